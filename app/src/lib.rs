@@ -1,0 +1,73 @@
+//! Mudmap's web application, shared by the server (`ssr`: renders pages, runs server functions)
+//! and the browser (`hydrate`: makes the rendered page interactive). It is grouped by feature:
+//! each feature module holds its shared types, its `#[server]` functions and its components.
+//! Nothing here talks to a database or a device directly; server functions reach the server's
+//! services through [`services`] (ssr only).
+
+pub mod design;
+pub mod error;
+pub mod layout;
+pub mod pages;
+#[cfg(feature = "ssr")]
+pub mod services;
+pub mod system;
+pub mod ui;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Title};
+use leptos_router::components::{Route, Router, Routes};
+use leptos_router::path;
+
+/// Asset URLs the server resolved at start (content-hashed file names).
+#[derive(Debug, Clone)]
+pub struct ShellAssets {
+    pub stylesheet: String,
+}
+
+/// The HTML document around [`App`]; rendered on the server only.
+pub fn shell(options: LeptosOptions, assets: ShellAssets) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name="color-scheme" content="light dark"/>
+                <link rel="stylesheet" href=assets.stylesheet/>
+                <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    ui::toast::provide_toasts();
+    // Effects run only in the browser: this marks the moment the page became interactive.
+    Effect::new(move |_| {
+        if let Some(body) = document().body() {
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+    });
+    view! {
+        <Title formatter=|page: String| if page.is_empty() { "Mudmap".to_owned() } else { format!("{page} · Mudmap") }/>
+        <Router>
+            <layout::Frame>
+                <Routes fallback=|| view! { <pages::not_found::NotFound/> }>
+                    <Route path=path!("/") view=pages::fleet::FleetPage/>
+                    <Route path=path!("/devices") view=pages::devices::DevicesPage/>
+                    <Route path=path!("/changes") view=pages::changes::ChangesPage/>
+                    <Route path=path!("/settings") view=pages::settings::SettingsPage/>
+                    <Route path=path!("/system") view=system::SystemPage/>
+                    <Route path=path!("/design") view=design::DesignPage/>
+                </Routes>
+            </layout::Frame>
+        </Router>
+    }
+}

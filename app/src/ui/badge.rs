@@ -1,0 +1,52 @@
+//! State badges: a device's health as a word and a colour (never colour alone).
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// The health states a device can show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Health {
+    Online,
+    Degraded,
+    Offline,
+    Quarantined,
+    Inactive,
+}
+
+impl Health {
+    pub const ALL: [Health; 5] = [
+        Health::Online,
+        Health::Degraded,
+        Health::Offline,
+        Health::Quarantined,
+        Health::Inactive,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Health::Online => "Online",
+            Health::Degraded => "Degraded",
+            Health::Offline => "Offline",
+            Health::Quarantined => "Quarantined",
+            Health::Inactive => "Inactive",
+        }
+    }
+
+    /// The CSS modifier, `badge-<slug>`.
+    pub fn slug(self) -> &'static str {
+        match self {
+            Health::Online => "online",
+            Health::Degraded => "degraded",
+            Health::Offline => "offline",
+            Health::Quarantined => "quarantined",
+            Health::Inactive => "inactive",
+        }
+    }
+}
+
+#[component]
+pub fn StateBadge(#[prop(into)] state: Signal<Health>) -> impl IntoView {
+    view! {
+        <span class=move || format!("badge badge-{}", state.get().slug())>{move || state.get().label()}</span>
+    }
+}

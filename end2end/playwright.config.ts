@@ -1,0 +1,46 @@
+import { defineConfig } from "@playwright/test";
+import * as os from "node:os";
+import * as path from "node:path";
+
+// The server under test: the debug build of `mudmap`, on its own port and a throwaway data dir.
+const port = Number(process.env.MUDMAP_E2E_PORT ?? 3917);
+const dataDir = path.join(os.tmpdir(), `mudmap-e2e-${process.pid}`);
+const binary = process.env.MUDMAP_BIN ?? path.join(__dirname, "..", "target", "debug", "mudmap");
+
+export default defineConfig({
+  testDir: "./tests",
+  timeout: 30_000,
+  expect: { timeout: 10_000 },
+  fullyParallel: true,
+  workers: process.env.CI ? 2 : undefined,
+  retries: 0,
+  reporter: process.env.CI ? [["list"]] : [["list"], ["html", { open: "never" }]],
+  use: {
+    baseURL: `http://127.0.0.1:${port}`,
+    trace: "retain-on-failure",
+    launchOptions: {
+      // Debian's Chromium; Playwright's own browser download is never used.
+      executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+      args: [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-quic",
+      ],
+    },
+  },
+  webServer: {
+    command: `rm -rf ${dataDir} && exec ${binary} serve`,
+    url: `http://127.0.0.1:${port}/readyz`,
+    reuseExistingServer: false,
+    timeout: 60_000,
+    env: {
+      MUDMAP_LISTEN: `127.0.0.1:${port}`,
+      MUDMAP_DATA_DIR: dataDir,
+      MUDMAP_LOG_LEVEL: "warn",
+    },
+  },
+});

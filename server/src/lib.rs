@@ -1,0 +1,132 @@
+//! Mudmap's server: configuration, the database store, the HTTP edge and the services behind it.
+//! The binary (`main.rs`) only parses the command line and calls into here; integration tests call
+//! [`run`] directly with a listener on port 0, so they boot exactly what production boots.
+
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod services;
+pub mod shutdown;
+pub mod state;
+pub mod store;
+pub mod telemetry;
+
+use std::future::{Future, IntoFuture};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use leptos::config::LeptosOptions;
+use tokio::net::TcpListener;
+
+use crate::config::Settings;
+use crate::http::assets::SiteAssets;
+use crate::state::AppState;
+use crate::store::{MetaKey, Store};
+
+/// The version of this build.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Open the database, migrate, and serve on `listener` until `shutdown` resolves. In-flight
+/// requests then get `settings.shutdown_grace_secs` to finish before they are cut off.
+pub async fn run(
+    settings: Settings,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let addr = listener
+        .local_addr()
+        .context("reading the listener address")?;
+    let store = Store::connect(&settings.database_url(), &settings.database).await?;
+    let report = store.migrate().await?;
+    if !report.applied.is_empty() {
+        tracing::info!(migrations = ?report.applied, schema.version = report.version, "database migrated");
+    }
+    let instance_id = store
+        .meta_get_or_init(MetaKey::InstanceId, &uuid::Uuid::new_v4().to_string())
+        .await?;
+    store
+        .meta_get_or_init(MetaKey::InitializedAt, &store::now_ms().to_string())
+        .await?;
+
+    let assets = SiteAssets::discover();
+    if !assets.complete {
+        tracing::warn!(
+            "the web front end is not built into this binary: pages render but stay static; run `make site` and rebuild"
+        );
+    }
+    let leptos = LeptosOptions::builder()
+        .output_name(assets.output_name.clone())
+        .site_pkg_dir("pkg")
+        .site_addr(addr)
+        .build();
+    let services = app::services::Services {
+        system: Arc::new(services::system::SystemService::new(
+            store.clone(),
+            instance_id.clone(),
+        )),
+    };
+    let state = AppState {
+        leptos,
+        store: store.clone(),
+        services,
+        assets: Arc::new(assets),
+    };
+    let router = http::router(state);
+
+    tracing::info!(
+        listen = %addr,
+        database = store.backend().name(),
+        schema.version = report.version,
+        instance.id = %instance_id,
+        version = VERSION,
+        "Mudmap is serving on http://{addr}"
+    );
+
+    let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
+    let serve = axum::serve(listener, router)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down: no new connections, finishing in-flight requests");
+            let _ = stopping_tx.send(true);
+        })
+        .into_future();
+    let grace = Duration::from_secs(settings.shutdown_grace_secs);
+    let deadline = async move {
+        // Resolves only once shutdown has begun and the grace period has passed.
+        while !*stopping_rx.borrow_and_update() {
+            if stopping_rx.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        result = serve => result.context("HTTP server failed")?,
+        () = deadline => {
+            tracing::warn!(grace_secs = grace.as_secs(), "shutdown deadline passed: dropping requests still in flight");
+        }
+    }
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Bind the listen address, turning the usual failures into advice.
+pub async fn bind(addr: std::net::SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr).await.map_err(|e| {
+        let advice = match e.kind() {
+            std::io::ErrorKind::AddrInUse => {
+                "another process is using it: stop that process or choose another address with `listen` / MUDMAP_LISTEN (e.g. 127.0.0.1:3001)"
+            }
+            std::io::ErrorKind::PermissionDenied => {
+                "ports below 1024 need privileges: use a port such as 3000, or run behind a reverse proxy"
+            }
+            std::io::ErrorKind::AddrNotAvailable => {
+                "this machine has no such address: use 127.0.0.1, 0.0.0.0 or one of its own addresses"
+            }
+            _ => "check `listen` / MUDMAP_LISTEN",
+        };
+        anyhow::anyhow!("cannot listen on {addr}: {e} — {advice}")
+    })
+}

@@ -1,0 +1,23 @@
+//! The application state every handler and server function can reach.
+
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use leptos::config::LeptosOptions;
+
+use crate::http::assets::SiteAssets;
+use crate::store::Store;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub leptos: LeptosOptions,
+    pub store: Store,
+    pub services: app::services::Services,
+    pub assets: Arc<SiteAssets>,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos.clone()
+    }
+}

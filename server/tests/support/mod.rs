@@ -1,0 +1,236 @@
+//! Test harness: throwaway databases on both engines and a real server booted on port 0.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+
+use futures::FutureExt;
+use mudmap::config::{DatabaseUrl, Settings};
+use sqlx::Executor;
+use tempfile::TempDir;
+
+/// The PostgreSQL server tests use (a database they may create schemas in).
+pub fn postgres_base_url() -> String {
+    std::env::var("MUDMAP_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+/// A database that exists for one test: a SQLite file in a temp dir, or a fresh PostgreSQL schema.
+pub struct TestDb {
+    pub url: DatabaseUrl,
+    pub dir: TempDir,
+    schema: Option<String>,
+}
+
+impl TestDb {
+    pub async fn new(engine: Engine) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        match engine {
+            Engine::Sqlite => {
+                let url = format!(
+                    "sqlite://{}?mode=rwc",
+                    dir.path().join("mudmap.db").display()
+                );
+                Self {
+                    url: DatabaseUrl::new(url),
+                    dir,
+                    schema: None,
+                }
+            }
+            Engine::Postgres => {
+                let schema = format!(
+                    "mm_test_{}_{}",
+                    mudmap::store::now_ms(),
+                    &uuid::Uuid::new_v4().simple().to_string()[..8]
+                );
+                let admin = admin_pool().await;
+                sweep_stale_schemas(&admin).await;
+                admin
+                    .execute(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+                    .await
+                    .expect("create test schema");
+                admin.close().await;
+                let base = postgres_base_url();
+                let sep = if base.contains('?') { '&' } else { '?' };
+                let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+                Self {
+                    url: DatabaseUrl::new(url),
+                    dir,
+                    schema: Some(schema),
+                }
+            }
+        }
+    }
+
+    /// Settings pointing at this database, with the data dir in the temp dir.
+    pub fn settings(&self) -> Settings {
+        let mut settings = Settings::for_data_dir(self.dir.path());
+        settings.database.url = Some(self.url.clone());
+        settings.shutdown_grace_secs = 2;
+        settings
+    }
+
+    pub async fn cleanup(self) {
+        if let Some(schema) = &self.schema {
+            let admin = admin_pool().await;
+            admin
+                .execute(sqlx::AssertSqlSafe(format!(
+                    "DROP SCHEMA IF EXISTS {schema} CASCADE"
+                )))
+                .await
+                .expect("drop test schema");
+            admin.close().await;
+        }
+    }
+}
+
+async fn admin_pool() -> sqlx::AnyPool {
+    sqlx::any::install_default_drivers();
+    sqlx::any::AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(&postgres_base_url())
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "PostgreSQL for tests is not reachable at {} ({e}); start it or set MUDMAP_TEST_POSTGRES_URL",
+                postgres_base_url()
+            )
+        })
+}
+
+/// Drop schemas left by test processes that were killed (older than an hour).
+async fn sweep_stale_schemas(admin: &sqlx::AnyPool) {
+    let cutoff = mudmap::store::now_ms() - 3_600_000;
+    let rows: Vec<(String,)> = sqlx::query_as(
+        "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE 'mm_test_%'",
+    )
+    .fetch_all(admin)
+    .await
+    .unwrap_or_default();
+    for (name,) in rows {
+        let stamp = name.split('_').nth(2).and_then(|s| s.parse::<i64>().ok());
+        if stamp.is_some_and(|t| t < cutoff) {
+            let _ = admin
+                .execute(sqlx::AssertSqlSafe(format!(
+                    "DROP SCHEMA IF EXISTS {name} CASCADE"
+                )))
+                .await;
+        }
+    }
+}
+
+/// Run `body` with a fresh database and always clean it up, even when the body panics.
+pub async fn with_db<F, Fut>(engine: Engine, body: F)
+where
+    F: FnOnce(TestDbRef) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let db = TestDb::new(engine).await;
+    let handle = TestDbRef {
+        url: db.url.clone(),
+        settings: db.settings(),
+        engine,
+    };
+    let outcome = AssertUnwindSafe(body(handle)).catch_unwind().await;
+    db.cleanup().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// What a test body gets: the database URL and matching settings.
+pub struct TestDbRef {
+    pub url: DatabaseUrl,
+    pub settings: Settings,
+    pub engine: Engine,
+}
+
+/// A real Mudmap server on an ephemeral loopback port.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl TestServer {
+    pub async fn start(settings: Settings) -> Self {
+        let listener = mudmap::bind(settings.listen).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(mudmap::run(settings, listener, async move {
+            let _ = stopped.await;
+        }));
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let server = Self {
+            addr,
+            client,
+            stop: Some(stop),
+            task,
+        };
+        server.wait_ready().await;
+        server
+    }
+
+    async fn wait_ready(&self) {
+        for _ in 0..200 {
+            if let Ok(r) = self.client.get(self.url("/readyz")).send().await {
+                if r.status().is_success() {
+                    return;
+                }
+            }
+            assert!(!self.task.is_finished(), "server exited during start");
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("server did not become ready within 5 s");
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    /// Signal shutdown and wait for `run` to return.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.task.await.unwrap()
+    }
+}
+
+/// Generate one `#[tokio::test]` per engine from an async fn taking `&TestDbRef`.
+#[macro_export]
+macro_rules! on_both_engines {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    $crate::support::with_db($crate::support::Engine::Sqlite, |db| async move { super::$name(&db).await }).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    $crate::support::with_db($crate::support::Engine::Postgres, |db| async move { super::$name(&db).await }).await;
+                }
+            )*
+        }
+    };
+}
