@@ -2,11 +2,14 @@
 //! The binary (`main.rs`) only parses the command line and calls into here; integration tests call
 //! [`run`] directly with a listener on port 0, so they boot exactly what production boots.
 
+pub mod agent;
 pub mod cli;
 pub mod config;
 pub mod http;
 pub mod services;
 pub mod shutdown;
+pub mod sim;
+pub mod ssh;
 pub mod state;
 pub mod store;
 pub mod telemetry;

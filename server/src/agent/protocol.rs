@@ -1,0 +1,261 @@
+//! Agent protocol v1 message types and framing limits.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The protocol version this build speaks.
+pub const PROTOCOL_VERSION: u32 = 1;
+/// Largest message either side accepts, in bytes (one line of JSON).
+pub const MAX_FRAME: usize = 16 * 1024 * 1024;
+
+/// A request from the server to the agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Request {
+    pub v: u32,
+    pub id: u64,
+    pub method: String,
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    pub params: Value,
+}
+
+impl Request {
+    pub fn new(id: u64, method: impl Into<String>, params: Value) -> Self {
+        Self {
+            v: PROTOCOL_VERSION,
+            id,
+            method: method.into(),
+            params,
+        }
+    }
+
+    /// One frame: the JSON and its terminating newline.
+    pub fn to_frame(&self) -> Vec<u8> {
+        let mut bytes = serde_json::to_vec(self).unwrap_or_default();
+        bytes.push(b'\n');
+        bytes
+    }
+}
+
+/// The agent's answer to one request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Response {
+    /// `None` only when the request was too malformed to find its id.
+    pub id: Option<u64>,
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<AgentError>,
+}
+
+impl Response {
+    pub fn success(id: u64, result: Value) -> Self {
+        Self {
+            id: Some(id),
+            ok: true,
+            result: Some(result),
+            error: None,
+        }
+    }
+
+    pub fn failure(id: Option<u64>, code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            id,
+            ok: false,
+            result: None,
+            error: Some(AgentError {
+                code,
+                message: message.into(),
+                details: Value::Null,
+            }),
+        }
+    }
+
+    pub fn to_frame(&self) -> Vec<u8> {
+        let mut bytes = serde_json::to_vec(self).unwrap_or_default();
+        bytes.push(b'\n');
+        bytes
+    }
+
+    /// The result, or the agent's error.
+    pub fn into_result(self) -> Result<Value, AgentError> {
+        match (self.ok, self.result, self.error) {
+            (true, result, _) => Ok(result.unwrap_or(Value::Null)),
+            (false, _, Some(error)) => Err(error),
+            (false, _, None) => Err(AgentError {
+                code: ErrorCode::Internal,
+                message: "the agent reported a failure without saying why".to_owned(),
+                details: Value::Null,
+            }),
+        }
+    }
+}
+
+/// An error reported by the agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentError {
+    pub code: ErrorCode,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    pub details: Value,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    BadRequest,
+    UnsupportedVersion,
+    UnknownMethod,
+    InvalidParams,
+    NotFound,
+    Conflict,
+    Locked,
+    Busy,
+    FrameTooLarge,
+    Internal,
+    /// A code from a newer agent that this build does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadRequest => "bad_request",
+            ErrorCode::UnsupportedVersion => "unsupported_version",
+            ErrorCode::UnknownMethod => "unknown_method",
+            ErrorCode::InvalidParams => "invalid_params",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::Conflict => "conflict",
+            ErrorCode::Locked => "locked",
+            ErrorCode::Busy => "busy",
+            ErrorCode::FrameTooLarge => "frame_too_large",
+            ErrorCode::Internal => "internal",
+            ErrorCode::Unknown => "unknown",
+        }
+    }
+}
+
+/// `hello` result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hello {
+    pub agent_version: String,
+    pub protocol: u32,
+    pub hostname: String,
+    pub pfsense: PfSenseVersion,
+    pub platform: String,
+    pub capabilities: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PfSenseVersion {
+    pub version: String,
+    /// `CE` or `Plus`.
+    pub edition: String,
+}
+
+/// `status` result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    pub uptime_secs: u64,
+    pub cpu: Cpu,
+    pub memory: Memory,
+    pub disks: Vec<Disk>,
+    pub interfaces: Vec<Interface>,
+    pub gateways: Vec<Gateway>,
+    pub services: Vec<Service>,
+    pub config_hash: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cpu {
+    pub usage_pct: f64,
+    pub load: [f64; 3],
+    pub cores: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Memory {
+    pub total_bytes: u64,
+    pub used_bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Disk {
+    pub mount: String,
+    pub total_bytes: u64,
+    pub used_bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Interface {
+    pub name: String,
+    pub device: String,
+    pub description: String,
+    pub status: String,
+    pub media: String,
+    pub ipv4: Option<String>,
+    pub ipv6: Option<String>,
+    pub rx_bytes: u64,
+    pub tx_bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Gateway {
+    pub name: String,
+    pub address: String,
+    pub monitor: String,
+    pub status: String,
+    pub rtt_ms: f64,
+    pub rttsd_ms: f64,
+    pub loss_pct: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Service {
+    pub name: String,
+    pub description: String,
+    pub status: String,
+}
+
+/// `config.get` result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigDocument {
+    /// `sha256:<hex>` of the exact bytes of `xml`.
+    pub hash: String,
+    pub xml: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn frames_are_one_line_each() {
+        let req = Request::new(7, "status", json!({"note": "multi\nline"}));
+        let frame = req.to_frame();
+        assert_eq!(frame.iter().filter(|b| **b == b'\n').count(), 1);
+        assert_eq!(frame.last(), Some(&b'\n'));
+        let back: Request = serde_json::from_slice(&frame).unwrap();
+        assert_eq!(back, req);
+    }
+
+    #[test]
+    fn wire_shapes_match_the_spec() {
+        assert_eq!(
+            serde_json::to_value(Request::new(42, "status", Value::Null)).unwrap(),
+            json!({"v": 1, "id": 42, "method": "status"})
+        );
+        assert_eq!(
+            serde_json::to_value(Response::failure(Some(3), ErrorCode::Conflict, "changed"))
+                .unwrap(),
+            json!({"id": 3, "ok": false, "error": {"code": "conflict", "message": "changed"}})
+        );
+        let unknown: Response = serde_json::from_value(
+            json!({"id": 1, "ok": false, "error": {"code": "from_the_future", "message": "x"}}),
+        )
+        .unwrap();
+        assert_eq!(unknown.into_result().unwrap_err().code, ErrorCode::Unknown);
+    }
+}

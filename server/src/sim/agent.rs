@@ -1,0 +1,127 @@
+//! The simulator's agent: answers agent-protocol requests from a device's model, exactly as the
+//! real on-device agent must (same methods, same shapes, same error codes).
+
+use serde_json::{json, Value};
+
+use super::model::DeviceModel;
+use crate::agent::protocol::{ErrorCode, Hello, Request, Response, PROTOCOL_VERSION};
+
+/// The agent version the simulator reports.
+pub const SIM_AGENT_VERSION: &str = "1.0.0";
+
+/// Methods this agent implements.
+pub const CAPABILITIES: [&str; 3] = ["hello", "status", "config.get"];
+
+/// Handle one line of input (without its newline) and produce the response frame.
+pub fn handle_line(model: &DeviceModel, line: &[u8]) -> Response {
+    let request: Request = match serde_json::from_slice(line) {
+        Ok(r) => r,
+        Err(e) => {
+            // Try to salvage the id so the client can match the error to its request.
+            let id = serde_json::from_slice::<Value>(line)
+                .ok()
+                .and_then(|v| v.get("id").and_then(Value::as_u64));
+            return Response::failure(
+                id,
+                ErrorCode::BadRequest,
+                format!("not a valid request: {e}"),
+            );
+        }
+    };
+    if request.v != PROTOCOL_VERSION {
+        return Response::failure(
+            Some(request.id),
+            ErrorCode::UnsupportedVersion,
+            format!(
+                "this agent speaks protocol {PROTOCOL_VERSION}, not {}",
+                request.v
+            ),
+        );
+    }
+    match request.method.as_str() {
+        "hello" => hello(model, &request),
+        "status" => Response::success(request.id, to_value(&model.status())),
+        "config.get" => Response::success(request.id, to_value(&model.config_document())),
+        other => Response::failure(
+            Some(request.id),
+            ErrorCode::UnknownMethod,
+            format!(
+                "unknown method {other:?}; this agent implements {}",
+                CAPABILITIES.join(", ")
+            ),
+        ),
+    }
+}
+
+fn hello(model: &DeviceModel, request: &Request) -> Response {
+    let offered: Vec<u64> = request
+        .params
+        .get("protocols")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_u64).collect())
+        .unwrap_or_else(|| vec![u64::from(PROTOCOL_VERSION)]);
+    if !offered.contains(&u64::from(PROTOCOL_VERSION)) {
+        return Response::failure(
+            Some(request.id),
+            ErrorCode::UnsupportedVersion,
+            format!("client offers protocols {offered:?}; this agent speaks {PROTOCOL_VERSION}"),
+        );
+    }
+    let hello = Hello {
+        agent_version: SIM_AGENT_VERSION.to_owned(),
+        protocol: PROTOCOL_VERSION,
+        hostname: format!("{}.{}", model.hostname, model.domain),
+        pfsense: model.version.clone(),
+        platform: "pfSense".to_owned(),
+        capabilities: CAPABILITIES.iter().map(|c| (*c).to_owned()).collect(),
+    };
+    Response::success(request.id, to_value(&hello))
+}
+
+fn to_value<T: serde::Serialize>(value: &T) -> Value {
+    serde_json::to_value(value).unwrap_or_else(|e| json!({ "error": e.to_string() }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(line: &str) -> Response {
+        handle_line(&DeviceModel::new(1, 0), line.as_bytes())
+    }
+
+    #[test]
+    fn hello_negotiates_version_one() {
+        let r = call(r#"{"v":1,"id":1,"method":"hello","params":{"client":"t","protocols":[1]}}"#);
+        let hello: Hello = serde_json::from_value(r.into_result().unwrap()).unwrap();
+        assert_eq!(hello.protocol, 1);
+        assert!(hello.capabilities.contains(&"status".to_owned()));
+        let r = call(r#"{"v":1,"id":2,"method":"hello","params":{"protocols":[7]}}"#);
+        assert_eq!(
+            r.into_result().unwrap_err().code,
+            ErrorCode::UnsupportedVersion
+        );
+    }
+
+    #[test]
+    fn errors_carry_codes_and_ids() {
+        assert_eq!(
+            call(r#"{"v":1,"id":3,"method":"nope"}"#)
+                .into_result()
+                .unwrap_err()
+                .code,
+            ErrorCode::UnknownMethod
+        );
+        let bad = call(r#"{"id":4,"method":5}"#);
+        assert_eq!(bad.id, Some(4));
+        assert_eq!(bad.into_result().unwrap_err().code, ErrorCode::BadRequest);
+        assert_eq!(call("not json").id, None);
+        assert_eq!(
+            call(r#"{"v":2,"id":5,"method":"status"}"#)
+                .into_result()
+                .unwrap_err()
+                .code,
+            ErrorCode::UnsupportedVersion
+        );
+    }
+}

@@ -1,0 +1,305 @@
+//! The simulated device's SSH server (russh): password login for root/admin, key login for the
+//! service account (agent only, like a forced command), at most ten channels per connection, and
+//! an sshguard-style lockout after fifteen bad passwords.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use russh::keys::PublicKey;
+use russh::server::{Auth, ChannelOpenHandle, Msg, Session};
+use russh::{Channel, ChannelId, ChannelOpenFailure, MethodKind, MethodSet};
+
+use super::agent::handle_line;
+use super::device::{SimDevice, MAX_SESSIONS};
+use crate::agent::protocol::MAX_FRAME;
+
+/// The account name Mudmap's service account uses.
+pub const SERVICE_USER: &str = "mudmap";
+
+/// russh server settings for one device identity.
+pub fn server_config(host_key: russh::keys::PrivateKey) -> Arc<russh::server::Config> {
+    Arc::new(russh::server::Config {
+        keys: vec![host_key],
+        auth_rejection_time: Duration::from_millis(100),
+        auth_rejection_time_initial: Some(Duration::ZERO),
+        // As OpenSSH: no server-side idle timeout; clients keep sessions alive.
+        inactivity_timeout: None,
+        nodelay: true,
+        ..Default::default()
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Principal {
+    /// root or admin, logged in with the password: may run anything.
+    Admin,
+    /// The service account: may run only the agent.
+    Service,
+}
+
+#[derive(Debug)]
+enum Mode {
+    /// Opened, no exec yet.
+    Idle,
+    /// Resident agent: answers every line until the client closes.
+    Serve(Vec<u8>),
+    /// One request, one response, then exit.
+    Call(Vec<u8>),
+}
+
+pub struct DeviceSession {
+    device: Arc<SimDevice>,
+    peer: IpAddr,
+    principal: Option<Principal>,
+    channels: HashMap<ChannelId, Mode>,
+}
+
+impl DeviceSession {
+    pub fn new(device: Arc<SimDevice>, peer: IpAddr) -> Self {
+        device.sessions_started.fetch_add(1, Ordering::Relaxed);
+        Self {
+            device,
+            peer,
+            principal: None,
+            channels: HashMap::new(),
+        }
+    }
+
+    fn finish(
+        &mut self,
+        channel: ChannelId,
+        status: u32,
+        session: &mut Session,
+    ) -> Result<(), russh::Error> {
+        session.exit_status_request(channel, status)?;
+        session.eof(channel)?;
+        session.close(channel)?;
+        // Closing first means russh will not call channel_close for it.
+        self.channels.remove(&channel);
+        Ok(())
+    }
+
+    /// Answer every complete line in the buffer; returns whether a one-shot call is done.
+    fn drain_lines(
+        &mut self,
+        channel: ChannelId,
+        session: &mut Session,
+    ) -> Result<bool, russh::Error> {
+        let device = self.device.clone();
+        let Some(mode) = self.channels.get_mut(&channel) else {
+            return Ok(false);
+        };
+        let (buf, one_shot) = match mode {
+            Mode::Serve(buf) => (buf, false),
+            Mode::Call(buf) => (buf, true),
+            Mode::Idle => return Ok(false),
+        };
+        let mut answered = false;
+        while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = buf.drain(..=pos).collect();
+            let response = match device.model.lock() {
+                Ok(model) => handle_line(&model, &line[..line.len() - 1]),
+                Err(_) => continue,
+            };
+            session.data(channel, response.to_frame())?;
+            answered = true;
+            if one_shot {
+                break;
+            }
+        }
+        if buf.len() > MAX_FRAME {
+            buf.clear();
+            let response = crate::agent::protocol::Response::failure(
+                None,
+                crate::agent::protocol::ErrorCode::FrameTooLarge,
+                "message exceeds 16 MiB",
+            );
+            session.data(channel, response.to_frame())?;
+        }
+        Ok(one_shot && answered)
+    }
+}
+
+fn methods(list: &[MethodKind]) -> Option<MethodSet> {
+    Some(MethodSet::from(list))
+}
+
+impl russh::server::Handler for DeviceSession {
+    type Error = russh::Error;
+
+    async fn auth_none(&mut self, _user: &str) -> Result<Auth, Self::Error> {
+        Ok(Auth::Reject {
+            proceed_with_methods: methods(&[MethodKind::Password, MethodKind::PublicKey]),
+            partial_success: false,
+        })
+    }
+
+    async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
+        let allowed = matches!(user, "root" | "admin");
+        if allowed && password == self.device.password {
+            self.device.record_good_password(self.peer);
+            self.principal = Some(Principal::Admin);
+            return Ok(Auth::Accept);
+        }
+        self.device.record_failed_password(self.peer);
+        Ok(Auth::Reject {
+            proceed_with_methods: methods(&[MethodKind::Password, MethodKind::PublicKey]),
+            partial_success: false,
+        })
+    }
+
+    async fn auth_publickey_offered(
+        &mut self,
+        user: &str,
+        offer: russh::server::PublicKeyOffer<'_>,
+    ) -> Result<Auth, Self::Error> {
+        Ok(
+            if user == SERVICE_USER && self.device.is_authorized(offer.public_key) {
+                Auth::Accept
+            } else {
+                Auth::Reject {
+                    proceed_with_methods: methods(&[MethodKind::Password, MethodKind::PublicKey]),
+                    partial_success: false,
+                }
+            },
+        )
+    }
+
+    async fn auth_publickey(
+        &mut self,
+        user: &str,
+        key: russh::server::VerifiedPublicKey<'_>,
+    ) -> Result<Auth, Self::Error> {
+        let key: &PublicKey = key.public_key;
+        if user == SERVICE_USER && self.device.is_authorized(key) {
+            self.principal = Some(Principal::Service);
+            return Ok(Auth::Accept);
+        }
+        Ok(Auth::Reject {
+            proceed_with_methods: methods(&[MethodKind::Password, MethodKind::PublicKey]),
+            partial_success: false,
+        })
+    }
+
+    async fn channel_open_session(
+        &mut self,
+        channel: Channel<Msg>,
+        reply: ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        if self.channels.len() >= MAX_SESSIONS {
+            self.device.channels_refused.fetch_add(1, Ordering::Relaxed);
+            reply.reject(ChannelOpenFailure::ResourceShortage).await;
+            return Ok(());
+        }
+        self.channels.insert(channel.id(), Mode::Idle);
+        self.device
+            .max_channels_seen
+            .fetch_max(self.channels.len(), Ordering::Relaxed);
+        // Only the callbacks are used; an unread Channel would stall the connection.
+        drop(channel);
+        reply.accept().await;
+        Ok(())
+    }
+
+    async fn exec_request(
+        &mut self,
+        channel: ChannelId,
+        data: &[u8],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let command = String::from_utf8_lossy(data).trim().to_owned();
+        session.channel_success(channel)?;
+        let is_agent = command.contains("agent");
+        let mode = match (self.principal, is_agent) {
+            // Forced command: whatever the service account asks for, it gets the agent.
+            (Some(Principal::Service), _) | (Some(Principal::Admin), true) => {
+                if command.ends_with("call") {
+                    Mode::Call(Vec::new())
+                } else {
+                    Mode::Serve(Vec::new())
+                }
+            }
+            (Some(Principal::Admin), false) => {
+                let (out, status) = self.shell(&command);
+                session.data(channel, out.into_bytes())?;
+                return self.finish(channel, status, session);
+            }
+            (None, _) => return self.finish(channel, 126, session),
+        };
+        self.channels.insert(channel, mode);
+        Ok(())
+    }
+
+    async fn data(
+        &mut self,
+        channel: ChannelId,
+        data: &[u8],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        if let Some(Mode::Serve(buf) | Mode::Call(buf)) = self.channels.get_mut(&channel) {
+            buf.extend_from_slice(data);
+        }
+        if self.drain_lines(channel, session)? {
+            self.finish(channel, 0, session)?;
+        }
+        Ok(())
+    }
+
+    async fn channel_eof(
+        &mut self,
+        channel: ChannelId,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        // End of input: the agent exits (serve mode's normal end; a call without a request line).
+        let status = match self.channels.get(&channel) {
+            Some(Mode::Call(_)) => 2,
+            Some(_) => 0,
+            None => return Ok(()),
+        };
+        self.finish(channel, status, session)
+    }
+
+    async fn channel_close(
+        &mut self,
+        channel: ChannelId,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        self.channels.remove(&channel);
+        Ok(())
+    }
+}
+
+impl DeviceSession {
+    /// The few shell commands bootstrap uses to identify a pfSense system.
+    fn shell(&self, command: &str) -> (String, u32) {
+        let Ok(model) = self.device.model.lock() else {
+            return ("internal error\n".to_owned(), 1);
+        };
+        match command {
+            "cat /etc/version" => (format!("{}-RELEASE\n", model.version.version), 0),
+            "cat /etc/platform" => ("pfSense\n".to_owned(), 0),
+            "uname -s" => ("FreeBSD\n".to_owned(), 0),
+            "uname -a" => (
+                format!(
+                    "FreeBSD {} 14.0-CURRENT FreeBSD 14.0-CURRENT amd64\n",
+                    model.hostname
+                ),
+                0,
+            ),
+            "id -u" => ("0\n".to_owned(), 0),
+            "hostname" => (format!("{}.{}\n", model.hostname, model.domain), 0),
+            "true" => (String::new(), 0),
+            _ => (
+                format!(
+                    "sh: {}: not found\n",
+                    command.split_whitespace().next().unwrap_or("")
+                ),
+                127,
+            ),
+        }
+    }
+}

@@ -1,0 +1,71 @@
+//! Host-key pinning. Every connect asks the store whether the key the device presents is the one
+//! pinned for it: Valid, Unknown (never seen: accepted only through an explicit [`HostKeyStore::pin`],
+//! which activation does after the user confirms the fingerprint) or Mismatch (refused, and the
+//! device is quarantined). No key is ever accepted silently.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use russh::keys::{HashAlg, PublicKey};
+
+use super::DeviceId;
+
+/// The verdict on a presented host key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostKeyCheck {
+    Valid,
+    Unknown { fingerprint: String },
+    Mismatch { expected: String, got: String },
+}
+
+/// Where pinned keys live (the database in production; memory in tests and benchmarks).
+#[async_trait::async_trait]
+pub trait HostKeyStore: Send + Sync {
+    async fn check(&self, device: &DeviceId, key: &PublicKey) -> HostKeyCheck;
+    /// Pin `key` for `device`, replacing any earlier key. Only call after a person confirmed it.
+    async fn pin(&self, device: &DeviceId, key: &PublicKey);
+}
+
+/// `SHA256:…`, exactly as `ssh` prints it.
+pub fn fingerprint(key: &PublicKey) -> String {
+    key.fingerprint(HashAlg::Sha256).to_string()
+}
+
+/// Pinned keys held in memory.
+#[derive(Default)]
+pub struct MemoryHostKeys {
+    pinned: Mutex<HashMap<DeviceId, PublicKey>>,
+}
+
+impl MemoryHostKeys {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+#[async_trait::async_trait]
+impl HostKeyStore for MemoryHostKeys {
+    async fn check(&self, device: &DeviceId, key: &PublicKey) -> HostKeyCheck {
+        let Ok(pinned) = self.pinned.lock() else {
+            return HostKeyCheck::Unknown {
+                fingerprint: fingerprint(key),
+            };
+        };
+        match pinned.get(device) {
+            Some(known) if known.key_data() == key.key_data() => HostKeyCheck::Valid,
+            Some(known) => HostKeyCheck::Mismatch {
+                expected: fingerprint(known),
+                got: fingerprint(key),
+            },
+            None => HostKeyCheck::Unknown {
+                fingerprint: fingerprint(key),
+            },
+        }
+    }
+
+    async fn pin(&self, device: &DeviceId, key: &PublicKey) {
+        if let Ok(mut pinned) = self.pinned.lock() {
+            pinned.insert(device.clone(), key.clone());
+        }
+    }
+}
