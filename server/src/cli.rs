@@ -39,6 +39,47 @@ pub enum Command {
     /// Print a commented example configuration listing every key with its default and its
     /// environment variable.
     DefaultConfig,
+    /// Run a fleet of simulated pfSense firewalls on loopback (demo, tests, benchmarks). Prints
+    /// one JSON line when ready; stops on SIGINT/SIGTERM.
+    Sim(SimArgs),
+    /// Run a benchmark and print its figures as JSON lines.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// SSH engine fan-out against a simulated fleet in a separate process: cold connect, warm
+    /// rounds over held connections, and a fresh-connection-per-request comparison.
+    Fanout(crate::bench::fanout::FanoutArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SimArgs {
+    /// Number of simulated devices.
+    #[arg(long, default_value_t = 10)]
+    pub devices: u32,
+    /// Port of device 0; device i listens on base-port + i.
+    #[arg(long, default_value_t = 10022)]
+    pub base_port: u16,
+    /// Loopback address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: std::net::IpAddr,
+    /// Identity seed: the same seed gives the same host keys, credentials and configs.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Simulated round-trip time per device, e.g. 50ms (half each way, on every packet).
+    #[arg(long, default_value = "0ms", value_parser = crate::bench::parse_duration)]
+    pub rtt: std::time::Duration,
+    /// Random extra delay per packet, up to this much.
+    #[arg(long, default_value = "0ms", value_parser = crate::bench::parse_duration)]
+    pub jitter: std::time::Duration,
+    /// Password of root and admin on every device.
+    #[arg(long, default_value = "pfsense")]
+    pub password: String,
+    /// Address of the control API for switching faults, e.g. 127.0.0.1:9922.
+    #[arg(long)]
+    pub control: Option<std::net::SocketAddr>,
 }
 
 /// Run the parsed command. Errors bubble up to `main`, which prints them as one line.
@@ -51,7 +92,58 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Serve => serve(cli.config).await,
         Command::Migrate => migrate(cli.config).await,
         Command::CheckConfig => check_config(cli.config).await,
+        Command::Sim(args) => sim(cli.config, args).await,
+        Command::Bench(BenchCommand::Fanout(args)) => crate::bench::fanout::run(args).await,
     }
+}
+
+async fn sim(config: Option<PathBuf>, args: SimArgs) -> anyhow::Result<()> {
+    let loaded = load(config)?;
+    crate::telemetry::init(&loaded.settings.log)?;
+    let options = crate::sim::SimOptions {
+        devices: args.devices,
+        base_port: args.base_port,
+        bind: args.bind,
+        seed: args.seed,
+        latency: crate::sim::Latency {
+            rtt: args.rtt,
+            jitter: args.jitter,
+        },
+        password: args.password,
+        authorize_service_keys: true,
+    };
+    let started = std::time::Instant::now();
+    let sim = std::sync::Arc::new(crate::sim::Simulator::start(options).await?);
+    let control = match args.control {
+        Some(addr) => {
+            if !addr.ip().is_loopback() {
+                anyhow::bail!("--control {addr}: the control API only listens on loopback");
+            }
+            let listener = crate::bind(addr).await?;
+            let router = crate::sim::control::router(sim.clone());
+            tokio::spawn(async move { axum::serve(listener, router).await });
+            Some(addr)
+        }
+        None => None,
+    };
+    let first = sim.devices().first().map(|d| d.port).unwrap_or(0);
+    println!(
+        "{}",
+        serde_json::json!({
+            "ready": true,
+            "devices": sim.devices().len(),
+            "base_port": first,
+            "control": control.map(|a| a.to_string()),
+            "startup_ms": started.elapsed().as_millis() as u64,
+        })
+    );
+    tracing::info!(
+        devices = sim.devices().len(),
+        base_port = first,
+        "simulated fleet is up"
+    );
+    crate::shutdown::signal().await;
+    Ok(())
 }
 
 fn load(config: Option<PathBuf>) -> anyhow::Result<Loaded> {

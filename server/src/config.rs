@@ -19,10 +19,10 @@ pub const CONFIG_ENV: &str = "MUDMAP_CONFIG";
 /// What can go wrong while loading configuration. Each message names the source and says how to fix it.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {path}: {source} (check the path given by --config or MUDMAP_CONFIG)")]
+    #[error("cannot read config file {path}: {cause} (check the path given by --config or MUDMAP_CONFIG)")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("config file {path} is not valid TOML: {message} at line {line}, column {column}")]
     Syntax {
@@ -410,9 +410,9 @@ impl Settings {
 }
 
 fn read_table(path: &Path) -> Result<toml::Table, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+    let text = std::fs::read_to_string(path).map_err(|cause| ConfigError::Read {
         path: path.to_path_buf(),
-        source,
+        cause,
     })?;
     text.parse::<toml::Table>().map_err(|e| {
         let (line, column) = e

@@ -3,6 +3,7 @@
 //! [`run`] directly with a listener on port 0, so they boot exactly what production boots.
 
 pub mod agent;
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod http;

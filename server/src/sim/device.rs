@@ -192,6 +192,14 @@ pub fn ed25519_from(seed: [u8; 32], comment: &str) -> PrivateKey {
     key
 }
 
+/// Device `index`'s host key in fleet `seed` (so a client can pin the fleet without asking it).
+pub fn host_key(seed: u64, index: u32) -> PrivateKey {
+    ed25519_from(
+        derive_bytes(seed, index, "host-key"),
+        &format!("fw-{index:04}"),
+    )
+}
+
 /// The service-account key the simulator pre-authorises for device `index` of fleet `seed`, so the
 /// demo fleet and the benchmarks start out activated.
 pub fn service_key(seed: u64, index: u32) -> Arc<PrivateKey> {

@@ -18,7 +18,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
-pub use device::{service_key, FaultPatch, Faults, SimDevice};
+pub use device::{host_key, service_key, FaultPatch, Faults, SimDevice};
 pub use latency::Latency;
 
 /// How to build the fleet.
@@ -53,11 +53,11 @@ impl Default for SimOptions {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
-    #[error("cannot listen on {addr} for simulated device {index}: {source} (choose another --base-port)")]
+    #[error("cannot listen on {addr} for simulated device {index}: {cause} (choose another --base-port)")]
     Bind {
         addr: SocketAddr,
         index: u32,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("refusing to bind the simulator to {0}: it only serves loopback addresses")]
     NotLoopback(IpAddr),
@@ -89,11 +89,7 @@ impl Simulator {
             let addr = SocketAddr::new(options.bind, wanted);
             let listener = TcpListener::bind(addr)
                 .await
-                .map_err(|source| SimError::Bind {
-                    addr,
-                    index,
-                    source,
-                })?;
+                .map_err(|cause| SimError::Bind { addr, index, cause })?;
             let port = listener.local_addr().map(|a| a.port()).unwrap_or(wanted);
             let device = Arc::new(SimDevice::new(
                 options.seed,

@@ -74,6 +74,8 @@ pub struct DeviceModel {
     pub uptime_offset: u64,
     /// A per-device phase so figures do not move in lockstep.
     pub phase: f64,
+    /// Hash of [`DeviceModel::config_xml`], kept current by [`DeviceModel::changed`].
+    hash: String,
 }
 
 impl DeviceModel {
@@ -184,7 +186,7 @@ impl DeviceModel {
                 running: !noise.is_multiple_of(3),
             },
         ];
-        Self {
+        let mut model = Self {
             index,
             hostname: format!("fw-{index:04}"),
             domain: "sim.mudmap.test".to_owned(),
@@ -200,7 +202,16 @@ impl DeviceModel {
             booted: Instant::now(),
             uptime_offset: 3_600 + noise % (40 * 86_400),
             phase: (noise % 6_283) as f64 / 1_000.0,
-        }
+            hash: String::new(),
+        };
+        model.changed();
+        model
+    }
+
+    /// Call after any change to the configuration: recomputes the config hash once, so every
+    /// `status` poll does not re-render and re-hash the whole config.
+    pub fn changed(&mut self) {
+        self.hash = config_hash(&self.config_xml());
     }
 
     /// The configuration as pfSense writes `/cf/conf/config.xml`.
@@ -369,7 +380,7 @@ impl DeviceModel {
                     status: if s.running { "running" } else { "stopped" }.to_owned(),
                 })
                 .collect(),
-            config_hash: config_hash(&self.config_xml()),
+            config_hash: self.hash.clone(),
         }
     }
 }

@@ -23,6 +23,31 @@ use russh::keys::PrivateKey;
 use crate::config::Secret;
 
 pub use engine::{Engine, Fanout, FanoutResult};
+
+/// Connect, authenticate, run one command on a fresh channel, and disconnect: the slow path that
+/// bootstrap needs (and that the benchmark compares the resident channel against).
+pub async fn one_shot_exec(
+    target: &DeviceTarget,
+    config: &EngineConfig,
+    host_keys: Arc<dyn HostKeyStore>,
+    command: &str,
+    stdin: Option<Vec<u8>>,
+) -> Result<ExecOutput, SshError> {
+    let ssh = session::client_config(config);
+    let session = session::establish(target, config, ssh, host_keys).await?;
+    let result = exec::run(
+        &session,
+        command,
+        stdin,
+        config.channel_timeout,
+        config.request_timeout,
+    )
+    .await;
+    let _ = session
+        .disconnect(russh::Disconnect::ByApplication, "done", "en")
+        .await;
+    result
+}
 pub use error::{SshError, Stage};
 pub use exec::ExecOutput;
 pub use hostkeys::{fingerprint, HostKeyCheck, HostKeyStore, MemoryHostKeys};
