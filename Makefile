@@ -3,13 +3,15 @@
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-.PHONY: help serve release site test lint unit e2e fmt
+.PHONY: help serve release site test lint unit e2e browser fmt
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{ printf "  make %-8s %s\n", $$1, $$2 }'
 
-serve: release ## Build (release) and serve on http://127.0.0.1:3000 with SQLite under ./data
-	./target/release/mudmap serve
+DEMO_DEVICES ?= 12
+
+serve: release ## Build (release) and serve on http://127.0.0.1:3000 with SQLite under ./data and a demo fleet
+	MUDMAP_DEMO_DEVICES=$${MUDMAP_DEMO_DEVICES:-$(DEMO_DEVICES)} ./target/release/mudmap serve
 
 release: ## Build the self-contained release binary target/release/mudmap
 	scripts/tools.sh build
@@ -24,7 +26,7 @@ test: ## Everything CI checks: format, clippy (server + wasm), tests on SQLite a
 	scripts/tools.sh test
 	$(MAKE) --no-print-directory lint
 	scripts/build-site.sh
-	$(MAKE) --no-print-directory unit e2e
+	$(MAKE) --no-print-directory unit browser
 
 lint: ## rustfmt and clippy -D warnings for the ssr and the hydrate (wasm32) builds
 	cargo fmt --all --check
@@ -36,6 +38,9 @@ unit: ## Unit and integration tests (needs PostgreSQL on 127.0.0.1:5432 and a bu
 
 e2e: ## Playwright journeys in Debian's Chromium against the debug server
 	cargo build -p server
+	$(MAKE) --no-print-directory browser
+
+browser: # the Playwright run alone (`make unit` has already built target/debug/mudmap)
 	cd end2end && npx playwright test
 
 fmt: ## Format the code

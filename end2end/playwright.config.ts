@@ -41,6 +41,8 @@ export default defineConfig({
       MUDMAP_LISTEN: `127.0.0.1:${port}`,
       MUDMAP_DATA_DIR: dataDir,
       MUDMAP_LOG_LEVEL: "warn",
+      // Three simulated firewalls inside the server: the engine connects to them over real SSH.
+      MUDMAP_DEMO_DEVICES: "3",
     },
   },
 });

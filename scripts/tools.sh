@@ -4,7 +4,7 @@
 # binary: tools come from crates.io, npm and Debian's packages (see docs/decisions/0001).
 #
 #   scripts/tools.sh build   rustup wasm32 target, wasm-bindgen CLI (= the crate's version), npm tools
-#   scripts/tools.sh test    the above, plus rustfmt/clippy, cargo-nextest, Chromium
+#   scripts/tools.sh test    the above, plus rustfmt/clippy, cargo-nextest, Chromium, OpenSSH server
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-build}
@@ -65,4 +65,10 @@ fi
 if [ ! -x /usr/bin/chromium ]; then
   say "installing Chromium from Debian's packages"
   apt_install chromium
+fi
+
+# The SSH engine is also tested against a real OpenSSH server on loopback.
+if [ ! -x /usr/sbin/sshd ]; then
+  say "installing openssh-server from Debian's packages"
+  apt_install openssh-server
 fi

@@ -24,6 +24,9 @@ pub struct ServerStatus {
     pub server_time_ms: i64,
     /// One database round trip, measured for this request, in microseconds.
     pub database_latency_us: u64,
+    /// Devices the SSH engine manages, and how many it holds a live connection to.
+    pub engine_devices: usize,
+    pub engine_connected: usize,
 }
 
 /// Report the instance's status, touching the database on the way.
@@ -96,6 +99,8 @@ fn StatusTable(status: ServerStatus) -> impl IntoView {
             <dd>{format!("{} (schema {})", status.database, status.schema_version)}</dd>
             <dt>"Database round trip"</dt>
             <dd>{latency}</dd>
+            <dt>"SSH engine"</dt>
+            <dd>{format!("{} devices, {} connected", status.engine_devices, status.engine_connected)}</dd>
             <dt>"Instance"</dt>
             <dd><code>{status.instance_id}</code></dd>
             <dt>"Uptime"</dt>

@@ -41,3 +41,13 @@ test("an unknown address shows a helpful not-found page with status 404", async 
   expect(response?.status()).toBe(404);
   await expect(page.getByRole("heading", { name: "Page not found" })).toBeVisible();
 });
+
+test("the demo fleet is connected over SSH, as the system page reports", async ({ page }) => {
+  await openHydrated(page, "/system");
+  const check = page.getByRole("button", { name: "Check server" });
+  // The engine connects the simulated firewalls in the background; ask until all three are in.
+  await expect(async () => {
+    await check.click();
+    await expect(page.getByRole("definition").filter({ hasText: "3 devices, 3 connected" })).toBeVisible({ timeout: 1_000 });
+  }).toPass({ timeout: 20_000 });
+});

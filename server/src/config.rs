@@ -55,6 +55,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub smtp: SmtpSettings,
     pub security: SecuritySettings,
+    pub demo: DemoSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -121,6 +122,7 @@ impl Default for Settings {
             log: LogSettings::default(),
             smtp: SmtpSettings::default(),
             security: SecuritySettings::default(),
+            demo: DemoSettings::default(),
         }
     }
 }
@@ -155,6 +157,13 @@ impl Default for SmtpSettings {
             from: "Mudmap <mudmap@localhost>".to_owned(),
         }
     }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct DemoSettings {
+    /// Simulated firewalls to run inside the server (0 = none). For trying Mudmap out; never in production.
+    pub devices: u32,
 }
 
 /// A secret string: deserializable, never serializable, redacted in `Debug`.
@@ -272,6 +281,7 @@ const KEYS: &[(&str, Kind)] = &[
     ("smtp.password", Kind::Str),
     ("smtp.from", Kind::Str),
     ("security.master_key_file", Kind::Str),
+    ("demo.devices", Kind::Int),
 ];
 
 /// Environment variables that are honoured but do not map to a key of their own.
@@ -517,6 +527,10 @@ from = "Mudmap <mudmap@localhost>"                            # MUDMAP_SMTP_FROM
 [security]
 # Key that encrypts device private keys at rest; generated with mode 0600 on first run.
 # master_key_file = "./data/master.key"                         MUDMAP_SECURITY_MASTER_KEY_FILE
+
+[demo]
+# Simulated pfSense firewalls run inside the server, to try Mudmap out (0 = none).
+devices = 0                                                   # MUDMAP_DEMO_DEVICES
 "#;
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ pub mod agent;
 pub mod bench;
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod http;
 pub mod services;
 pub mod shutdown;
@@ -64,9 +65,19 @@ pub async fn run(
         .site_pkg_dir("pkg")
         .site_addr(addr)
         .build();
+    let engine = ssh::Engine::new(
+        ssh::EngineConfig::default(),
+        Arc::new(ssh::MemoryHostKeys::new()),
+    );
+    let demo = if settings.demo.devices > 0 {
+        Some(demo::start(&engine, settings.demo.devices).await?)
+    } else {
+        None
+    };
     let services = app::services::Services {
         system: Arc::new(services::system::SystemService::new(
             store.clone(),
+            engine.clone(),
             instance_id.clone(),
         )),
     };
@@ -110,6 +121,10 @@ pub async fn run(
         () = deadline => {
             tracing::warn!(grace_secs = grace.as_secs(), "shutdown deadline passed: dropping requests still in flight");
         }
+    }
+    engine.shutdown().await;
+    if let Some(demo) = demo {
+        demo.stop().await;
     }
     store.close().await;
     tracing::info!("stopped");

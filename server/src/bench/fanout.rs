@@ -97,8 +97,12 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
     }
     let ids: Vec<DeviceId> = targets.iter().map(|t| t.id.clone()).collect();
     let rtt_ms = args.rtt.as_millis() as u64;
+    // The simulator shares the machine; its CPU is reported next to the client's.
+    let sim_pid = sim.id().map(|p| p.to_string()).unwrap_or_default();
+    let sim_cpu = || super::process_cpu_ms(&sim_pid);
 
     let rss_before = rss_kib();
+    let sim_before = sim_cpu();
     let line = round(&engine, &ids, "connect", 0, args.devices, rtt_ms).await;
     let rss_after = rss_kib();
     let connected = engine.connected_count().max(1) as u64;
@@ -108,18 +112,21 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
             "rss_before_kib": rss_before,
             "connected": engine.connected_count(),
             "rss_per_connection_bytes": per_connection,
+            "sim_cpu_ms": sim_cpu() - sim_before,
         }),
         line,
     );
 
     for r in 1..=args.rounds {
+        let sim_before = sim_cpu();
         let line = round(&engine, &ids, "warm", r, args.devices, rtt_ms).await;
-        print_line(json!({}), line);
+        print_line(json!({ "sim_cpu_ms": sim_cpu() - sim_before }), line);
     }
 
     let host_keys: Arc<dyn HostKeyStore> = keys.clone();
     for r in 1..=args.fresh_rounds {
         let cpu_start = cpu_ms();
+        let sim_before = sim_cpu();
         let started = Instant::now();
         let permits = Arc::new(tokio::sync::Semaphore::new(args.max_connecting));
         let mut tasks = tokio::task::JoinSet::new();
@@ -161,6 +168,7 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
                 "wall_ms": round1(started.elapsed().as_secs_f64() * 1000.0),
                 "p50_ms": p50, "p99_ms": p99, "errors": errors,
                 "rss_kib": rss_kib(), "cpu_ms": cpu_ms() - cpu_start,
+                "sim_cpu_ms": sim_cpu() - sim_before,
             })
         );
     }

@@ -20,8 +20,13 @@ pub fn rss_kib() -> u64 {
 
 /// CPU time (user + system) used by this process so far, ms.
 pub fn cpu_ms() -> u64 {
-    // Fields 14 and 15 of /proc/self/stat, in clock ticks (USER_HZ, 100 on Linux).
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+    process_cpu_ms("self")
+}
+
+/// CPU time used so far by process `pid` ("self" for this one), ms.
+pub fn process_cpu_ms(pid: &str) -> u64 {
+    // Fields 14 and 15 of /proc/<pid>/stat, in clock ticks (USER_HZ, 100 on Linux).
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return 0;
     };
     let Some(after_name) = stat.rsplit_once(')').map(|(_, rest)| rest) else {

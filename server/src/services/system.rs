@@ -6,18 +6,21 @@ use app::error::AppError;
 use app::system::ServerStatus;
 
 use super::store_failure;
+use crate::ssh::Engine;
 use crate::store::{now_ms, Store};
 
 pub struct SystemService {
     store: Store,
+    engine: Engine,
     instance_id: String,
     started: Instant,
 }
 
 impl SystemService {
-    pub fn new(store: Store, instance_id: String) -> Self {
+    pub fn new(store: Store, engine: Engine, instance_id: String) -> Self {
         Self {
             store,
+            engine,
             instance_id,
             started: Instant::now(),
         }
@@ -39,6 +42,8 @@ impl app::services::SystemService for SystemService {
             uptime_secs: self.started.elapsed().as_secs(),
             server_time_ms: now_ms(),
             database_latency_us,
+            engine_devices: self.engine.device_count(),
+            engine_connected: self.engine.connected_count(),
         })
     }
 }

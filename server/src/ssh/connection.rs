@@ -209,7 +209,8 @@ impl Actor {
             }
         }
         self.set_state(ConnState::Connecting);
-        match self.connect().await {
+        // Boxed: the connect future is large, and an idle actor should not carry its size.
+        match Box::pin(self.connect()).await {
             Ok(live) => {
                 self.backoff_attempt = 0;
                 self.backoff_until = None;
