@@ -2,7 +2,8 @@
 //! reference for new pages and the surface the browser tests use to check keyboard access.
 
 use leptos::prelude::*;
-use leptos_meta::Title;
+
+use crate::ui::page::PageHeader;
 
 use crate::ui::badge::{Health, StateBadge};
 use crate::ui::dialog::ConfirmDialog;
@@ -14,11 +15,7 @@ use crate::ui::toast::use_toasts;
 #[component]
 pub fn DesignPage() -> impl IntoView {
     view! {
-        <Title text="Design system"/>
-        <header class="page-header">
-            <h1>"Design system"</h1>
-            <p class="muted">"The building blocks every Mudmap page uses."</p>
-        </header>
+        <PageHeader title="Design system" subtitle="The building blocks every Mudmap page uses."/>
         <Buttons/>
         <Badges/>
         <Form/>

@@ -3,7 +3,8 @@
 //! reaches the database.
 
 use leptos::prelude::*;
-use leptos_meta::Title;
+
+use crate::ui::page::PageHeader;
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
@@ -46,11 +47,7 @@ pub fn SystemPage() -> impl IntoView {
     let (clicks, set_clicks) = signal(0u32);
 
     view! {
-        <Title text="System"/>
-        <header class="page-header">
-            <h1>"System"</h1>
-            <p class="muted">"This Mudmap instance and its database."</p>
-        </header>
+        <PageHeader title="System" subtitle="This Mudmap instance and its database."/>
         <section class="card" aria-labelledby="check-heading">
             <h2 id="check-heading">"Server check"</h2>
             <p class="muted">

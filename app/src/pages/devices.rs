@@ -1,16 +1,13 @@
 //! `/devices`: registered firewalls, inactive and active.
 
 use leptos::prelude::*;
-use leptos_meta::Title;
+
+use crate::ui::page::PageHeader;
 
 #[component]
 pub fn DevicesPage() -> impl IntoView {
     view! {
-        <Title text="Devices"/>
-        <header class="page-header">
-            <h1>"Devices"</h1>
-            <p class="muted">"Firewalls registered in this organisation."</p>
-        </header>
+        <PageHeader title="Devices" subtitle="Firewalls registered in this organisation."/>
         <section class="card">
             <h2>"Active"</h2>
             <div class="table-wrap">

@@ -1,18 +1,15 @@
 //! `/`: the fleet at a glance.
 
 use leptos::prelude::*;
-use leptos_meta::Title;
+
+use crate::ui::page::PageHeader;
 
 use crate::ui::badge::{Health, StateBadge};
 
 #[component]
 pub fn FleetPage() -> impl IntoView {
     view! {
-        <Title text="Fleet"/>
-        <header class="page-header">
-            <h1>"Fleet"</h1>
-            <p class="muted">"Every firewall of this organisation, by health."</p>
-        </header>
+        <PageHeader title="Fleet" subtitle="Every firewall of this organisation, by health."/>
         <section class="summary" aria-label="Devices by state">
             {[Health::Online, Health::Degraded, Health::Offline, Health::Quarantined]
                 .into_iter()

@@ -1,16 +1,13 @@
 //! `/settings`: organisation and instance settings.
 
 use leptos::prelude::*;
-use leptos_meta::Title;
+
+use crate::ui::page::PageHeader;
 
 #[component]
 pub fn SettingsPage() -> impl IntoView {
     view! {
-        <Title text="Settings"/>
-        <header class="page-header">
-            <h1>"Settings"</h1>
-            <p class="muted">"Organisation, members and this Mudmap instance."</p>
-        </header>
+        <PageHeader title="Settings" subtitle="Organisation, members and this Mudmap instance."/>
         <section class="card">
             <h2>"Instance"</h2>
             <p>

@@ -13,7 +13,7 @@ use serde_json::Value;
 use tokio::sync::{oneshot, watch, Semaphore};
 
 use super::error::Stage;
-use super::session::Session;
+use super::session::{open_channel, Session};
 use super::SshError;
 use crate::agent::protocol::{Request, Response, MAX_FRAME};
 
@@ -36,16 +36,7 @@ impl AgentChannel {
         channel_timeout: Duration,
         max_inflight: usize,
     ) -> Result<Arc<Self>, SshError> {
-        let channel = tokio::time::timeout(channel_timeout, session.channel_open_session())
-            .await
-            .map_err(|_| SshError::Timeout {
-                stage: Stage::ChannelOpen,
-                after: channel_timeout,
-            })?
-            .map_err(|e| match e {
-                russh::Error::ChannelOpenFailure(_) => SshError::Busy,
-                other => SshError::from_russh(other),
-            })?;
+        let channel = open_channel(session, channel_timeout).await?;
         channel
             .exec(false, command)
             .await

@@ -118,8 +118,14 @@ impl Engine {
         if let Some(entry) = devices.get_mut(&target.id) {
             if entry.target != target {
                 entry.target = target.clone();
-                // A full queue means the actor is busy; it will see the new target on its next command.
-                let _ = entry.tx.try_send(Command::Retarget(Box::new(target)));
+                let command = Command::Retarget(Box::new(target));
+                if let Err(mpsc::error::TrySendError::Full(command)) = entry.tx.try_send(command) {
+                    // The actor is busy; deliver the new target as soon as its queue has room.
+                    let tx = entry.tx.clone();
+                    tokio::spawn(async move {
+                        let _ = tx.send(command).await;
+                    });
+                }
             }
             return;
         }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use russh::ChannelMsg;
 
 use super::error::Stage;
-use super::session::Session;
+use super::session::{open_channel, Session};
 use super::SshError;
 
 /// Output of a finished command.
@@ -35,16 +35,7 @@ pub async fn run(
     channel_timeout: Duration,
     timeout: Duration,
 ) -> Result<ExecOutput, SshError> {
-    let mut channel = tokio::time::timeout(channel_timeout, session.channel_open_session())
-        .await
-        .map_err(|_| SshError::Timeout {
-            stage: Stage::ChannelOpen,
-            after: channel_timeout,
-        })?
-        .map_err(|e| match e {
-            russh::Error::ChannelOpenFailure(_) => SshError::Busy,
-            other => SshError::from_russh(other),
-        })?;
+    let mut channel = open_channel(session, channel_timeout).await?;
     let work = async {
         channel
             .exec(true, command)

@@ -236,3 +236,20 @@ async fn authenticate(
         }),
     }
 }
+
+/// Open a session channel within `timeout`. A refusal (the device's channel limit) is `Busy`.
+pub async fn open_channel(
+    session: &Session,
+    timeout: Duration,
+) -> Result<russh::Channel<client::Msg>, SshError> {
+    tokio::time::timeout(timeout, session.channel_open_session())
+        .await
+        .map_err(|_| SshError::Timeout {
+            stage: Stage::ChannelOpen,
+            after: timeout,
+        })?
+        .map_err(|e| match e {
+            russh::Error::ChannelOpenFailure(_) => SshError::Busy,
+            other => SshError::from_russh(other),
+        })
+}
