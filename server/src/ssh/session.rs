@@ -79,33 +79,54 @@ pub async fn establish(
     Ok(session)
 }
 
-async fn handshake(
+/// What a handshake attempt produced, and the verdict on the key the device presented.
+type Attempt = (
+    Result<Result<Session, russh::Error>, tokio::time::error::Elapsed>,
+    Option<(HostKeyCheck, PublicKey)>,
+);
+
+/// TCP connect and SSH handshake up to the host-key check, without interpreting the outcome.
+async fn attempt_handshake(
     target: &DeviceTarget,
     config: &EngineConfig,
     ssh: Arc<client::Config>,
     host_keys: Arc<dyn HostKeyStore>,
-) -> Result<Session, SshError> {
+    probe_only: bool,
+) -> Result<Attempt, SshError> {
     let stream = tcp_connect(target, config.connect_timeout).await?;
     let verdict = Arc::new(Mutex::new(None));
     let handler = ClientHandler {
         device: target.id.clone(),
         host_keys,
         verdict: verdict.clone(),
-        probe_only: false,
+        probe_only,
     };
-    let connected = tokio::time::timeout(
+    let outcome = tokio::time::timeout(
         config.handshake_timeout,
         client::connect_stream(ssh, stream, handler),
     )
     .await;
     let seen = verdict.lock().ok().and_then(|mut v| v.take());
-    match connected {
-        Err(_) => Err(SshError::Timeout {
-            stage: Stage::Handshake,
-            after: config.handshake_timeout,
-        }),
-        Ok(Ok(session)) => Ok(session),
-        Ok(Err(russh::Error::UnknownKey)) => match seen {
+    Ok((outcome, seen))
+}
+
+fn handshake_timeout(config: &EngineConfig) -> SshError {
+    SshError::Timeout {
+        stage: Stage::Handshake,
+        after: config.handshake_timeout,
+    }
+}
+
+async fn handshake(
+    target: &DeviceTarget,
+    config: &EngineConfig,
+    ssh: Arc<client::Config>,
+    host_keys: Arc<dyn HostKeyStore>,
+) -> Result<Session, SshError> {
+    match attempt_handshake(target, config, ssh, host_keys, false).await? {
+        (Err(_), _) => Err(handshake_timeout(config)),
+        (Ok(Ok(session)), _) => Ok(session),
+        (Ok(Err(russh::Error::UnknownKey)), seen) => match seen {
             Some((HostKeyCheck::Mismatch { expected, got }, _)) => {
                 Err(SshError::HostKeyMismatch { expected, got })
             }
@@ -117,7 +138,7 @@ async fn handshake(
             }),
             None => Err(SshError::ProtocolError("host key was rejected".to_owned())),
         },
-        Ok(Err(e)) => Err(SshError::from_russh(e)),
+        (Ok(Err(e)), _) => Err(SshError::from_russh(e)),
     }
 }
 
@@ -128,9 +149,9 @@ pub async fn probe_host_key(
     config: &EngineConfig,
     ssh: Arc<client::Config>,
 ) -> Result<PublicKey, SshError> {
-    struct Nothing;
+    struct TrustNothing;
     #[async_trait::async_trait]
-    impl HostKeyStore for Nothing {
+    impl HostKeyStore for TrustNothing {
         async fn check(&self, _: &DeviceId, key: &PublicKey) -> HostKeyCheck {
             HostKeyCheck::Unknown {
                 fingerprint: super::hostkeys::fingerprint(key),
@@ -138,26 +159,9 @@ pub async fn probe_host_key(
         }
         async fn pin(&self, _: &DeviceId, _: &PublicKey) {}
     }
-    let stream = tcp_connect(target, config.connect_timeout).await?;
-    let verdict = Arc::new(Mutex::new(None));
-    let handler = ClientHandler {
-        device: target.id.clone(),
-        host_keys: Arc::new(Nothing),
-        verdict: verdict.clone(),
-        probe_only: true,
-    };
-    let outcome = tokio::time::timeout(
-        config.handshake_timeout,
-        client::connect_stream(ssh, stream, handler),
-    )
-    .await;
-    let seen = verdict.lock().ok().and_then(|mut v| v.take());
-    match (outcome, seen) {
+    match attempt_handshake(target, config, ssh, Arc::new(TrustNothing), true).await? {
         (_, Some((_, key))) => Ok(key),
-        (Err(_), None) => Err(SshError::Timeout {
-            stage: Stage::Handshake,
-            after: config.handshake_timeout,
-        }),
+        (Err(_), None) => Err(handshake_timeout(config)),
         (Ok(Err(e)), None) => Err(SshError::from_russh(e)),
         (Ok(Ok(_)), None) => Err(SshError::ProtocolError(
             "no host key was presented".to_owned(),
