@@ -14,10 +14,19 @@ staging=target/site.staging
 
 cargo build -p frontend --lib --target wasm32-unknown-unknown --profile "$profile"
 
+# Nothing changed since the last site build: leave target/site (and its mtimes) alone, so a release
+# server that embeds it is not rebuilt either.
+raw_wasm="$target_dir/wasm32-unknown-unknown/$profile/frontend.wasm"
+stamp=$( (cat "$raw_wasm" style/main.css; find public -type f -print0 | sort -z | xargs -0 cat; \
+  wasm-bindgen --version; [ -x end2end/node_modules/.bin/wasm-opt ] && echo wasm-opt) | sha256sum | cut -c1-64)
+if [ -d "$site" ] && [ -f "$site.stamp" ] && [ "$(cat "$site.stamp")" = "$stamp" ]; then
+  echo "site: $site is up to date"
+  exit 0
+fi
+
 rm -rf "$staging"
 mkdir -p "$staging/pkg"
-wasm-bindgen --target web --no-typescript --out-dir "$staging/pkg" --out-name mudmap \
-  "$target_dir/wasm32-unknown-unknown/$profile/frontend.wasm"
+wasm-bindgen --target web --no-typescript --out-dir "$staging/pkg" --out-name mudmap "$raw_wasm"
 
 wasm_opt=end2end/node_modules/.bin/wasm-opt
 if [ -x "$wasm_opt" ]; then
@@ -38,6 +47,7 @@ rm -rf "$site.old"
 [ -d "$site" ] && mv "$site" "$site.old"
 mv "$staging" "$site"
 rm -rf "$site.old"
+echo "$stamp" > "$site.stamp"
 
 wasm_bytes=$(stat -c %s "$site/pkg/mudmap-${hash}_bg.wasm")
 wasm_gzip=$(gzip -9 -c "$site/pkg/mudmap-${hash}_bg.wasm" | wc -c)
