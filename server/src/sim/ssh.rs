@@ -123,18 +123,21 @@ impl DeviceSession {
     }
 }
 
-fn methods(list: &[MethodKind]) -> Option<MethodSet> {
-    Some(MethodSet::from(list))
+/// Refuse this attempt; as a pfSense sshd does, keep offering both password and key login.
+fn reject() -> Auth {
+    Auth::Reject {
+        proceed_with_methods: Some(MethodSet::from(
+            &[MethodKind::Password, MethodKind::PublicKey][..],
+        )),
+        partial_success: false,
+    }
 }
 
 impl russh::server::Handler for DeviceSession {
     type Error = russh::Error;
 
     async fn auth_none(&mut self, _user: &str) -> Result<Auth, Self::Error> {
-        Ok(Auth::Reject {
-            proceed_with_methods: methods(&[MethodKind::Password, MethodKind::PublicKey]),
-            partial_success: false,
-        })
+        Ok(reject())
     }
 
     async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
@@ -145,10 +148,7 @@ impl russh::server::Handler for DeviceSession {
             return Ok(Auth::Accept);
         }
         self.device.record_failed_password(self.peer);
-        Ok(Auth::Reject {
-            proceed_with_methods: methods(&[MethodKind::Password, MethodKind::PublicKey]),
-            partial_success: false,
-        })
+        Ok(reject())
     }
 
     async fn auth_publickey_offered(
@@ -160,10 +160,7 @@ impl russh::server::Handler for DeviceSession {
             if user == SERVICE_USER && self.device.is_authorized(offer.public_key) {
                 Auth::Accept
             } else {
-                Auth::Reject {
-                    proceed_with_methods: methods(&[MethodKind::Password, MethodKind::PublicKey]),
-                    partial_success: false,
-                }
+                reject()
             },
         )
     }
@@ -178,10 +175,7 @@ impl russh::server::Handler for DeviceSession {
             self.principal = Some(Principal::Service);
             return Ok(Auth::Accept);
         }
-        Ok(Auth::Reject {
-            proceed_with_methods: methods(&[MethodKind::Password, MethodKind::PublicKey]),
-            partial_success: false,
-        })
+        Ok(reject())
     }
 
     async fn channel_open_session(
