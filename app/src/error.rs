@@ -20,6 +20,12 @@ pub enum AppError {
     /// The request clashes with the current state (duplicate, stale version, lock held).
     #[error("{0}")]
     Conflict(String),
+    /// Too many attempts: the message says how long to wait and what else to do.
+    #[error("{0}")]
+    Throttled(String),
+    /// Sign-in refused until the address is verified (the UI offers to resend the link).
+    #[error("Confirm your email address first: open the link we sent to {0}, or ask for a new one.")]
+    Unverified(String),
     /// A dependency (database, device, mail relay) cannot be reached right now.
     #[error("{0} Try again in a moment.")]
     Unavailable(String),
@@ -40,6 +46,8 @@ impl AppError {
             AppError::NotFound(_) => 404,
             AppError::Invalid(_) => 422,
             AppError::Conflict(_) => 409,
+            AppError::Throttled(_) => 429,
+            AppError::Unverified(_) => 403,
             AppError::Unavailable(_) => 503,
             AppError::Internal(_) | AppError::Transport(_) => 500,
         }
@@ -67,6 +75,8 @@ mod tests {
             AppError::Invalid("Port must be between 1 and 65535.".into()),
             AppError::Conflict("A device with this host and port exists: fw-1.".into()),
             AppError::Unavailable("The database is not answering.".into()),
+            AppError::Throttled("Too many failed sign-ins. Try again in 15 minutes.".into()),
+            AppError::Unverified("jane@example.com".into()),
             AppError::Internal("req-123".into()),
             AppError::Transport("network error".into()),
         ];

@@ -4,10 +4,14 @@
 use leptos::prelude::*;
 use leptos_router::components::A;
 
+use crate::auth::{provide_me, Logout, MeResource};
+use crate::orgs::SwitchOrg;
 use crate::ui::toast::ToastRegion;
 
 #[component]
 pub fn Frame(children: Children) -> impl IntoView {
+    let me = provide_me();
+    let signed_in = Signal::derive(move || me.get().and_then(Result::ok).flatten().is_some());
     view! {
         <a class="skip-link" href="#main">"Skip to content"</a>
         <header class="topbar">
@@ -20,11 +24,12 @@ pub fn Frame(children: Children) -> impl IntoView {
                 </svg>
                 <span>"Mudmap"</span>
             </a>
-            <OrgSwitcher/>
-            <div class="topbar-end"></div>
+            <Transition fallback=|| ()>
+                {move || me.get().and_then(Result::ok).flatten().map(|_| view! { <OrgSwitcher me/><UserMenu me/> })}
+            </Transition>
         </header>
-        <div class="frame">
-            <nav class="sidebar" aria-label="Main">
+        <div class="frame" class:frame-signed-out=move || !signed_in.get()>
+            <nav class="sidebar" aria-label="Main" hidden=move || !signed_in.get()>
                 <ul>
                     <li><A href="/" exact=true>"Fleet"</A></li>
                     <li><A href="/devices">"Devices"</A></li>
@@ -44,16 +49,58 @@ pub fn Frame(children: Children) -> impl IntoView {
     }
 }
 
-/// The organisation switcher. Until accounts exist there is one organisation, so it is shown but
-/// cannot be changed.
+/// The organisation switcher: every organisation the user belongs to; choosing one reloads the
+/// app scoped to it.
 #[component]
-fn OrgSwitcher() -> impl IntoView {
+fn OrgSwitcher(me: MeResource) -> impl IntoView {
+    let switch = ServerAction::<SwitchOrg>::new();
+    Effect::new(move |_| {
+        if let Some(Ok(())) = switch.value().get() {
+            let _ = window().location().reload();
+        }
+    });
+    let user = me.get().and_then(Result::ok).flatten();
+    let current = user
+        .as_ref()
+        .and_then(|u| u.current.as_ref())
+        .map(|o| o.id.clone())
+        .unwrap_or_default();
+    let orgs = user.map(|u| u.orgs).unwrap_or_default();
     view! {
         <div class="org-switcher">
             <label for="org-switcher" class="visually-hidden">"Organisation"</label>
-            <select id="org-switcher" disabled=true title="Organisations arrive with accounts">
-                <option selected=true>"My organisation"</option>
+            <select
+                id="org-switcher"
+                on:change=move |ev| { switch.dispatch(SwitchOrg { org_id: event_target_value(&ev) }); }
+            >
+                {orgs.into_iter().map(|org| {
+                    let selected = org.id == current;
+                    view! { <option value=org.id selected=selected>{format!("{} ({})", org.name, org.role.label())}</option> }
+                }).collect_view()}
             </select>
+        </div>
+    }
+}
+
+/// Who is signed in, and the way out.
+#[component]
+fn UserMenu(me: MeResource) -> impl IntoView {
+    let logout = ServerAction::<Logout>::new();
+    Effect::new(move |_| {
+        if let Some(Ok(())) = logout.value().get() {
+            let _ = window().location().set_href("/login");
+        }
+    });
+    let email = me
+        .get()
+        .and_then(Result::ok)
+        .flatten()
+        .map(|u| u.email)
+        .unwrap_or_default();
+    view! {
+        <div class="topbar-end">
+            <a href="/settings/account" class="user-email" data-testid="user-email">{email}</a>
+            <button class="btn btn-ghost" on:click=move |_| { logout.dispatch(Logout {}); }>"Sign out"</button>
         </div>
     }
 }

@@ -4,10 +4,13 @@
 //! Nothing here talks to a database or a device directly; server functions reach the server's
 //! services through [`services`] (ssr only).
 
+pub mod auth;
 pub mod design;
 pub mod error;
 pub mod layout;
+pub mod orgs;
 pub mod pages;
+pub mod roles;
 #[cfg(feature = "ssr")]
 pub mod services;
 pub mod system;
@@ -63,7 +66,16 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/") view=pages::fleet::FleetPage/>
                     <Route path=path!("/devices") view=pages::devices::DevicesPage/>
                     <Route path=path!("/changes") view=pages::changes::ChangesPage/>
-                    <Route path=path!("/settings") view=pages::settings::SettingsPage/>
+                    <Route path=path!("/settings") view=orgs::pages::OrgSettingsPage/>
+                    <Route path=path!("/settings/members") view=orgs::pages::MembersPage/>
+                    <Route path=path!("/settings/jobs") view=orgs::pages::JobsPage/>
+                    <Route path=path!("/settings/account") view=auth::settings::AccountPage/>
+                    <Route path=path!("/login") view=auth::pages::LoginPage/>
+                    <Route path=path!("/register") view=auth::pages::RegisterPage/>
+                    <Route path=path!("/verify-email") view=auth::pages::VerifyEmailPage/>
+                    <Route path=path!("/forgot-password") view=auth::pages::ForgotPasswordPage/>
+                    <Route path=path!("/reset-password") view=auth::pages::ResetPasswordPage/>
+                    <Route path=path!("/invite") view=auth::pages::InvitePage/>
                     <Route path=path!("/system") view=system::SystemPage/>
                     <Route path=path!("/design") view=design::DesignPage/>
                 </Routes>

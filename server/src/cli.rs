@@ -42,6 +42,9 @@ pub enum Command {
     /// Run a fleet of simulated pfSense firewalls on loopback (demo, tests, benchmarks). Prints
     /// one JSON line when ready; stops on SIGINT/SIGTERM.
     Sim(SimArgs),
+    /// A mail sink for development and tests: accepts every message over SMTP on loopback and
+    /// writes it to DIR. Prints one JSON line when ready; stops on SIGINT/SIGTERM.
+    MailSink(MailSinkArgs),
     /// Run a benchmark and print its figures as JSON lines.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -82,6 +85,17 @@ pub struct SimArgs {
     pub control: Option<std::net::SocketAddr>,
 }
 
+#[derive(Debug, clap::Args)]
+pub struct MailSinkArgs {
+    /// Loopback address to listen on (port 0 picks a free port, printed when ready).
+    #[arg(long, default_value = "127.0.0.1:2525")]
+    pub listen: std::net::SocketAddr,
+    /// Directory to write each message to as `<n>-<unix-ms>.eml` (created if missing); without
+    /// it, messages are only counted in the log.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
 /// Run the parsed command. Errors bubble up to `main`, which prints them as one line.
 pub async fn execute(cli: Cli) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
@@ -93,6 +107,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate => migrate(cli.config).await,
         Command::CheckConfig => check_config(cli.config).await,
         Command::Sim(args) => sim(cli.config, args).await,
+        Command::MailSink(args) => mail_sink(cli.config, args).await,
         Command::Bench(BenchCommand::Fanout(args)) => crate::bench::fanout::run(args).await,
     }
 }
@@ -143,6 +158,29 @@ async fn sim(config: Option<PathBuf>, args: SimArgs) -> anyhow::Result<()> {
         "simulated fleet is up"
     );
     crate::shutdown::signal().await;
+    Ok(())
+}
+
+async fn mail_sink(config: Option<PathBuf>, args: MailSinkArgs) -> anyhow::Result<()> {
+    let loaded = load(config)?;
+    crate::telemetry::init(&loaded.settings.log)?;
+    if !args.listen.ip().is_loopback() {
+        anyhow::bail!(
+            "--listen {}: the mail sink only listens on loopback",
+            args.listen
+        );
+    }
+    let sink = crate::mail::sink::SmtpSink::start(args.listen, args.dir.clone()).await?;
+    println!(
+        "{}",
+        serde_json::json!({
+            "listen": sink.addr().to_string(),
+            "dir": args.dir.as_ref().map(|d| d.display().to_string()),
+        })
+    );
+    tracing::info!(listen = %sink.addr(), "mail sink is up");
+    crate::shutdown::signal().await;
+    sink.stop().await;
     Ok(())
 }
 

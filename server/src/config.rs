@@ -51,11 +51,28 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// Seconds in-flight requests get to finish after SIGINT/SIGTERM.
     pub shutdown_grace_secs: u64,
+    /// The address users reach Mudmap at, for links in mail and the session cookie's `Secure`
+    /// flag; empty means `http://` + `listen`.
+    pub public_url: Option<String>,
     pub database: DatabaseSettings,
     pub log: LogSettings,
     pub smtp: SmtpSettings,
     pub security: SecuritySettings,
+    pub jobs: JobSettings,
     pub demo: DemoSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct JobSettings {
+    /// Background jobs (mail, later polling and rollouts) run at once in this process.
+    pub concurrency: u32,
+}
+
+impl Default for JobSettings {
+    fn default() -> Self {
+        Self { concurrency: 16 }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -118,10 +135,12 @@ impl Default for Settings {
             listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
             data_dir: PathBuf::from("./data"),
             shutdown_grace_secs: 20,
+            public_url: None,
             database: DatabaseSettings::default(),
             log: LogSettings::default(),
             smtp: SmtpSettings::default(),
             security: SecuritySettings::default(),
+            jobs: JobSettings::default(),
             demo: DemoSettings::default(),
         }
     }
@@ -164,6 +183,9 @@ impl Default for SmtpSettings {
 pub struct DemoSettings {
     /// Simulated firewalls to run inside the server (0 = none). For trying Mudmap out; never in production.
     pub devices: u32,
+    /// Password of the demo account (demo@mudmap.test), created when `devices` > 0; empty means a
+    /// random one, printed at start.
+    pub password: Option<Secret>,
 }
 
 /// A secret string: deserializable, never serializable, redacted in `Debug`.
@@ -269,6 +291,7 @@ const KEYS: &[(&str, Kind)] = &[
     ("listen", Kind::Str),
     ("data_dir", Kind::Str),
     ("shutdown_grace_secs", Kind::Int),
+    ("public_url", Kind::Str),
     ("database.url", Kind::Str),
     ("database.max_connections", Kind::Int),
     ("database.connect_timeout_secs", Kind::Int),
@@ -281,7 +304,9 @@ const KEYS: &[(&str, Kind)] = &[
     ("smtp.password", Kind::Str),
     ("smtp.from", Kind::Str),
     ("security.master_key_file", Kind::Str),
+    ("jobs.concurrency", Kind::Int),
     ("demo.devices", Kind::Int),
+    ("demo.password", Kind::Str),
 ];
 
 /// Environment variables that are honoured but do not map to a key of their own.
@@ -382,6 +407,21 @@ impl Settings {
         }
     }
 
+    /// The public base URL without a trailing slash.
+    pub fn public_url(&self) -> String {
+        match &self.public_url {
+            Some(url) if !url.trim().is_empty() => url.trim().trim_end_matches('/').to_owned(),
+            _ => {
+                let host = if self.listen.ip().is_unspecified() {
+                    std::net::SocketAddr::from(([127, 0, 0, 1], self.listen.port()))
+                } else {
+                    self.listen
+                };
+                format!("http://{host}")
+            }
+        }
+    }
+
     /// Where the master key lives: configured, or `<data_dir>/master.key`.
     pub fn master_key_file(&self) -> PathBuf {
         self.security
@@ -402,6 +442,19 @@ impl Settings {
         if self.database.max_connections == 0 {
             return Err(ConfigError::Invalid(
                 "database.max_connections must be at least 1".to_owned(),
+            ));
+        }
+        if let Some(url) = &self.public_url {
+            let url = url.trim();
+            if !url.is_empty() && !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(ConfigError::Invalid(format!(
+                    "public_url {url:?} must start with https:// (or http:// for a local trial), e.g. \"https://mudmap.example.com\""
+                )));
+            }
+        }
+        if self.jobs.concurrency == 0 {
+            return Err(ConfigError::Invalid(
+                "jobs.concurrency must be at least 1".to_owned(),
             ));
         }
         if self.smtp.host.is_some() && self.smtp.from.trim().is_empty() {
@@ -504,6 +557,10 @@ data_dir = "./data"
 # Seconds in-flight requests get to finish after SIGINT/SIGTERM. MUDMAP_SHUTDOWN_GRACE_SECS
 shutdown_grace_secs = 20
 
+# Where users reach Mudmap: used in links in mail; https:// also marks the session cookie Secure.
+# Empty: http:// + listen, fine for a trial on one machine.     MUDMAP_PUBLIC_URL
+# public_url = "https://mudmap.example.com"
+
 [database]
 # Empty: SQLite at <data_dir>/mudmap.db (created on first start).
 # PostgreSQL: "postgres://USER:PASSWORD@HOST:5432/DB".          MUDMAP_DATABASE_URL (or DATABASE_URL)
@@ -528,9 +585,15 @@ from = "Mudmap <mudmap@localhost>"                            # MUDMAP_SMTP_FROM
 # Key that encrypts device private keys at rest; generated with mode 0600 on first run.
 # master_key_file = "./data/master.key"                         MUDMAP_SECURITY_MASTER_KEY_FILE
 
+[jobs]
+# Background jobs (mail; later polling, backups, rollouts) run at once in this process.
+concurrency = 16                                              # MUDMAP_JOBS_CONCURRENCY
+
 [demo]
 # Simulated pfSense firewalls run inside the server, to try Mudmap out (0 = none).
 devices = 0                                                   # MUDMAP_DEMO_DEVICES
+# With devices > 0, the demo account demo@mudmap.test gets this password (empty: random, printed).
+# password = "..."                                              MUDMAP_DEMO_PASSWORD
 "#;
 
 #[cfg(test)]

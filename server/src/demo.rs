@@ -65,3 +65,63 @@ pub async fn start(engine: &Engine, devices: u32) -> anyhow::Result<Demo> {
     tracing::info!(devices, "demo fleet of simulated firewalls started");
     Ok(Demo { sim, poller })
 }
+
+/// The demo account's address.
+pub const DEMO_EMAIL: &str = "demo@mudmap.test";
+
+/// Make sure the demo account exists (verified, owner of "Demo MSP") with `password` (or a fresh
+/// random one), and print its credentials on standard output — never to the log.
+pub async fn ensure_account(
+    store: &crate::store::Store,
+    password: Option<&crate::config::Secret>,
+) -> anyhow::Result<()> {
+    use crate::store::now_ms;
+    let password = match password {
+        Some(secret) if !secret.expose().is_empty() => secret.expose().to_owned(),
+        _ => crate::crypto::random_id()[..16].to_owned(),
+    };
+    let hash = crate::accounts::password::hash_blocking(password.clone())
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot hash the demo password: {e}"))?;
+    let now = now_ms();
+    let mut tx = store.begin().await?;
+    let existing: Option<(String,)> = sqlx::query_as("SELECT id FROM users WHERE email = $1")
+        .bind(DEMO_EMAIL)
+        .fetch_optional(&mut *tx)
+        .await?;
+    if let Some((id,)) = existing {
+        sqlx::query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1")
+            .bind(&id)
+            .bind(&hash)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+    } else {
+        let user_id = uuid::Uuid::now_v7().to_string();
+        let org_id = uuid::Uuid::now_v7().to_string();
+        sqlx::query(
+            "INSERT INTO users (id, email, password_hash, email_verified_at, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $4, $4)",
+        )
+        .bind(&user_id)
+        .bind(DEMO_EMAIL)
+        .bind(&hash)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("INSERT INTO organisations (id, name, created_at, updated_at) VALUES ($1, 'Demo MSP', $2, $2)")
+            .bind(&org_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO memberships (org_id, user_id, role, created_at) VALUES ($1, $2, 'owner', $3)")
+            .bind(&org_id)
+            .bind(&user_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    println!("Demo account: {DEMO_EMAIL} / {password}  (demo mode: never use it in production)");
+    Ok(())
+}

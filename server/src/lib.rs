@@ -2,12 +2,19 @@
 //! The binary (`main.rs`) only parses the command line and calls into here; integration tests call
 //! [`run`] directly with a listener on port 0, so they boot exactly what production boots.
 
+pub mod accounts;
 pub mod agent;
+pub mod audit;
 pub mod bench;
 pub mod cli;
 pub mod config;
+pub mod crypto;
 pub mod demo;
 pub mod http;
+pub mod jobs;
+pub mod mail;
+pub mod notify;
+pub mod orgs;
 pub mod services;
 pub mod shutdown;
 pub mod sim;
@@ -65,11 +72,46 @@ pub async fn run(
         .site_pkg_dir("pkg")
         .site_addr(addr)
         .build();
+    let master_key = crypto::MasterKey::load_or_create(&settings.master_key_file())?;
+    let sealer = Arc::new(crypto::Sealer::new(&master_key));
+    let minter = Arc::new(crypto::TokenMinter::new(&master_key));
+    drop(master_key);
+    let public_url = settings.public_url();
+    let mailer = mail::Mailer::from_settings(&settings.smtp, &settings.data_dir)?;
+    let queue = jobs::Queue::new(store.clone());
+    let mut registry = jobs::worker::Registry::new();
+    registry.register(
+        notify::MAIL_JOB,
+        Arc::new(notify::MailHandler::new(
+            store.clone(),
+            mailer.clone(),
+            minter.clone(),
+            public_url.clone(),
+        )),
+    );
+    let worker = jobs::Worker::start(
+        queue.clone(),
+        registry,
+        jobs::WorkerConfig {
+            concurrency: usize::try_from(settings.jobs.concurrency).unwrap_or(16),
+            ..jobs::WorkerConfig::default()
+        },
+    );
+    let sessions = accounts::sessions::Sessions::new(store.clone(), public_url.starts_with("https://"));
+    let account_deps = accounts::service::AccountDeps {
+        store: store.clone(),
+        queue: queue.clone(),
+        sessions: sessions.clone(),
+        throttle: accounts::throttle::Throttle::new(store.clone(), accounts::throttle::Limits::default()),
+        sealer,
+        minter,
+    };
     let engine = ssh::Engine::new(
         ssh::EngineConfig::default(),
         Arc::new(ssh::MemoryHostKeys::new()),
     );
     let demo = if settings.demo.devices > 0 {
+        demo::ensure_account(&store, settings.demo.password.as_ref()).await?;
         Some(demo::start(&engine, settings.demo.devices).await?)
     } else {
         None
@@ -80,12 +122,16 @@ pub async fn run(
             engine.clone(),
             instance_id.clone(),
         )),
+        accounts: Arc::new(accounts::service::AccountService::new(account_deps.clone())),
+        orgs: Arc::new(orgs::OrgService::new(account_deps)),
     };
     let state = AppState {
         leptos,
         store: store.clone(),
         services,
         assets: Arc::new(assets),
+        sessions,
+        public_origin: origin_of(&public_url),
     };
     let router = http::router(state);
 
@@ -95,11 +141,15 @@ pub async fn run(
         schema.version = report.version,
         instance.id = %instance_id,
         version = VERSION,
+        mail = %mailer.describe(),
         "Mudmap is serving on http://{addr}"
     );
 
     let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
-    let serve = axum::serve(listener, router)
+    let serve = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
         .with_graceful_shutdown(async move {
             shutdown.await;
             tracing::info!("shutting down: no new connections, finishing in-flight requests");
@@ -122,6 +172,7 @@ pub async fn run(
             tracing::warn!(grace_secs = grace.as_secs(), "shutdown deadline passed: dropping requests still in flight");
         }
     }
+    worker.shutdown(grace).await;
     engine.shutdown().await;
     if let Some(demo) = demo {
         demo.stop().await;
@@ -129,6 +180,17 @@ pub async fn run(
     store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// `scheme://host[:port]` of a URL.
+fn origin_of(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+            format!("{scheme}://{host}")
+        }
+        None => url.to_owned(),
+    }
 }
 
 /// Bind the listen address, turning the usual failures into advice.

@@ -6,6 +6,7 @@ use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 
 use crate::http::assets::SiteAssets;
+use crate::accounts::sessions::Sessions;
 use crate::store::Store;
 
 #[derive(Clone)]
@@ -14,6 +15,9 @@ pub struct AppState {
     pub store: Store,
     pub services: app::services::Services,
     pub assets: Arc<SiteAssets>,
+    pub sessions: Sessions,
+    /// `scheme://host[:port]` of the public URL, for the cross-site write check.
+    pub public_origin: String,
 }
 
 impl FromRef<AppState> for LeptosOptions {

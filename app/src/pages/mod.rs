@@ -5,4 +5,3 @@ pub mod changes;
 pub mod devices;
 pub mod fleet;
 pub mod not_found;
-pub mod settings;

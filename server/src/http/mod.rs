@@ -3,7 +3,9 @@
 //! headers). Handlers here are thin: they call services and map errors; no logic lives here.
 
 pub mod assets;
+mod csrf;
 mod health;
+mod session;
 mod trace;
 
 use axum::extract::{Path, Request, State};
@@ -53,6 +55,14 @@ pub fn router(state: AppState) -> Router {
                 }
             }
         })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            session::resolve_caller,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            csrf::same_origin_writes,
+        ))
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))

@@ -25,6 +25,7 @@ pub async fn trace_requests(request: Request, next: Next) -> Response {
         http.method = %method,
         http.path = %path,
         request.id = %request_id,
+        user.id = tracing::field::Empty,
     );
     let started = Instant::now();
     let response = next.run(request).instrument(span.clone()).await;

@@ -68,6 +68,7 @@ pub struct MigrationReport {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    url: DatabaseUrl,
 }
 
 impl Store {
@@ -130,16 +131,35 @@ impl Store {
             .await
             .map_err(|_| connect_error(format!("no answer within {} s", timeout.as_secs())))?
             .map_err(|e| connect_error(e.to_string()))?;
-        Ok(Self { pool, backend })
+        Ok(Self {
+            pool,
+            backend,
+            url: url.clone(),
+        })
     }
 
     pub fn backend(&self) -> Backend {
         self.backend
     }
 
+    /// The PostgreSQL URL, for the extra connection that `LISTEN`s (None on SQLite).
+    pub(crate) fn url(&self) -> Option<&str> {
+        (self.backend == Backend::Postgres).then(|| self.url.expose())
+    }
+
     /// The pool, for modules of this crate that own their own SQL (jobs, later).
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// Begin a transaction that will write. On SQLite it takes the write lock up front
+    /// (`BEGIN IMMEDIATE`): a deferred transaction that reads first and writes later fails at once
+    /// with "database is locked" when another writer got in between, instead of waiting.
+    pub async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
     }
 
     /// Apply pending migrations for this engine. Safe to run concurrently from several instances

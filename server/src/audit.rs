@@ -1,0 +1,40 @@
+//! The audit log: who did what to which thing, written in the same transaction as the change.
+//! Entries name ids and short facts, never secrets or raw device configuration.
+
+use sqlx::{Any, Transaction};
+
+use crate::store::{now_ms, StoreError};
+
+/// One audit entry. `org_id` is None for instance-level events (e.g. an organisation deleted).
+pub struct Entry<'a> {
+    pub org_id: Option<&'a str>,
+    pub actor_id: Option<&'a str>,
+    /// Dotted verb, e.g. `member.role_changed`.
+    pub action: &'a str,
+    /// What it was done to, e.g. a user's email or a device name.
+    pub subject: &'a str,
+    pub detail: String,
+}
+
+pub async fn record(tx: &mut Transaction<'static, Any>, entry: Entry<'_>) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO audit_log (id, org_id, actor_id, action, subject, detail, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(uuid::Uuid::now_v7().to_string())
+    .bind(entry.org_id)
+    .bind(entry.actor_id)
+    .bind(entry.action)
+    .bind(entry.subject)
+    .bind(&entry.detail)
+    .bind(now_ms())
+    .execute(&mut **tx)
+    .await?;
+    tracing::info!(
+        audit.action = entry.action,
+        org.id = entry.org_id.unwrap_or("-"),
+        actor.id = entry.actor_id.unwrap_or("-"),
+        "audit"
+    );
+    Ok(())
+}

@@ -1,0 +1,277 @@
+//! Mail as background work. Services enqueue a [`MailJob`] (ids only) in the transaction of the
+//! change that calls for it; [`MailHandler`] runs it: loads what the mail needs from the database
+//! at send time, mints any link token from its row id (the token itself is never stored), renders
+//! the template and hands it to the [`Mailer`]. A mail whose reason has gone (token used, invitation
+//! revoked) is skipped, not sent.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use sqlx::{Any, Row, Transaction};
+
+use crate::crypto::TokenMinter;
+use crate::jobs::{Enqueued, JobContext, JobError, JobHandler, NewJob, Queue};
+use crate::mail::templates::Template;
+use crate::mail::Mailer;
+use crate::store::{now_ms, Store, StoreError};
+
+/// The job kind of every mail.
+pub const MAIL_JOB: &str = "mail";
+
+/// Token purposes (also the `email_tokens.purpose` values).
+pub const VERIFY_EMAIL: &str = "verify_email";
+pub const PASSWORD_RESET: &str = "password_reset";
+pub const INVITATION: &str = "invitation";
+
+/// A mail to send, by reference.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "mail", rename_all = "snake_case")]
+pub enum MailJob {
+    VerifyEmail {
+        token_id: String,
+    },
+    PasswordReset {
+        token_id: String,
+    },
+    Invitation {
+        invitation_id: String,
+    },
+    /// To the new member of `org_id`.
+    Welcome {
+        org_id: String,
+        user_id: String,
+    },
+    /// To `recipient_id` (an owner of `org_id`): `member_id` joined.
+    MemberJoined {
+        org_id: String,
+        member_id: String,
+        recipient_id: String,
+    },
+}
+
+impl MailJob {
+    /// A short title for the jobs page.
+    pub fn title(&self) -> &'static str {
+        match self {
+            MailJob::VerifyEmail { .. } => "Mail: confirm email address",
+            MailJob::PasswordReset { .. } => "Mail: password reset",
+            MailJob::Invitation { .. } => "Mail: invitation",
+            MailJob::Welcome { .. } => "Mail: welcome",
+            MailJob::MemberJoined { .. } => "Mail: new member notice",
+        }
+    }
+
+    fn dedup_key(&self) -> String {
+        match self {
+            MailJob::VerifyEmail { token_id } | MailJob::PasswordReset { token_id } => {
+                format!("mail:token:{token_id}")
+            }
+            MailJob::Invitation { invitation_id } => format!("mail:invitation:{invitation_id}"),
+            MailJob::Welcome { org_id, user_id } => format!("mail:welcome:{org_id}:{user_id}"),
+            MailJob::MemberJoined {
+                org_id,
+                member_id,
+                recipient_id,
+            } => format!("mail:joined:{org_id}:{member_id}:{recipient_id}"),
+        }
+    }
+
+    /// Enqueue in `tx` (the transaction of the change that calls for this mail).
+    pub async fn enqueue(
+        &self,
+        queue: &Queue,
+        tx: &mut Transaction<'static, Any>,
+        org_id: Option<&str>,
+    ) -> Result<Enqueued, StoreError> {
+        let mut job = NewJob::new(MAIL_JOB, self).dedup(self.dedup_key());
+        if let Some(org) = org_id {
+            job = job.org(org);
+        }
+        queue.enqueue(tx, job).await
+    }
+}
+
+/// Title of a job for the jobs page, from its kind and payload.
+pub fn job_title(kind: &str, payload: &str) -> String {
+    if kind == MAIL_JOB {
+        if let Ok(mail) = serde_json::from_str::<MailJob>(payload) {
+            return mail.title().to_owned();
+        }
+    }
+    kind.to_owned()
+}
+
+/// Sends [`MailJob`]s.
+pub struct MailHandler {
+    store: Store,
+    mailer: Mailer,
+    minter: Arc<TokenMinter>,
+    public_url: String,
+}
+
+impl MailHandler {
+    pub fn new(store: Store, mailer: Mailer, minter: Arc<TokenMinter>, public_url: String) -> Self {
+        Self {
+            store,
+            mailer,
+            minter,
+            public_url,
+        }
+    }
+
+    fn link(&self, path: &str, purpose: &str, id: &str) -> String {
+        format!(
+            "{}{path}?token={}",
+            self.public_url,
+            self.minter.mint(purpose, id)
+        )
+    }
+
+    /// The recipient and the template, or None when the mail is no longer needed.
+    async fn prepare(&self, mail: &MailJob) -> Result<Option<(String, Template)>, StoreError> {
+        let now = now_ms();
+        let pool = self.store.pool();
+        Ok(match mail {
+            MailJob::VerifyEmail { token_id } | MailJob::PasswordReset { token_id } => {
+                let row = sqlx::query(
+                    "SELECT t.purpose, t.expires_at, u.email FROM email_tokens t \
+                     JOIN users u ON u.id = t.user_id \
+                     WHERE t.id = $1 AND t.used_at IS NULL AND t.expires_at > $2",
+                )
+                .bind(token_id)
+                .bind(now)
+                .fetch_optional(pool)
+                .await?;
+                let Some(row) = row else { return Ok(None) };
+                let purpose: String = row.try_get("purpose")?;
+                let email: String = row.try_get("email")?;
+                let expires_at: i64 = row.try_get("expires_at")?;
+                let template = if purpose == VERIFY_EMAIL {
+                    Template::VerifyEmail {
+                        link: self.link("/verify-email", VERIFY_EMAIL, token_id),
+                    }
+                } else {
+                    Template::PasswordReset {
+                        link: self.link("/reset-password", PASSWORD_RESET, token_id),
+                        expires_minutes: u32::try_from((expires_at - now).max(0) / 60_000)
+                            .unwrap_or(60),
+                    }
+                };
+                Some((email, template))
+            }
+            MailJob::Invitation { invitation_id } => {
+                let row = sqlx::query(
+                    "SELECT i.email, i.role, i.expires_at, o.name AS org_name, u.email AS inviter \
+                     FROM invitations i JOIN organisations o ON o.id = i.org_id \
+                     LEFT JOIN users u ON u.id = i.invited_by \
+                     WHERE i.id = $1 AND i.accepted_at IS NULL AND i.revoked_at IS NULL AND i.expires_at > $2",
+                )
+                .bind(invitation_id)
+                .bind(now)
+                .fetch_optional(pool)
+                .await?;
+                let Some(row) = row else { return Ok(None) };
+                let expires_at: i64 = row.try_get("expires_at")?;
+                let inviter: Option<String> = row.try_get("inviter")?;
+                Some((
+                    row.try_get("email")?,
+                    Template::Invitation {
+                        org_name: row.try_get("org_name")?,
+                        inviter_email: inviter.unwrap_or_else(|| "An administrator".to_owned()),
+                        role: role_label(&row.try_get::<String, _>("role")?),
+                        link: self.link("/invite", INVITATION, invitation_id),
+                        expires_hours: u32::try_from((expires_at - now).max(0) / 3_600_000)
+                            .unwrap_or(72),
+                    },
+                ))
+            }
+            MailJob::Welcome { org_id, user_id } => {
+                let Some((email, org_name, role)) = membership(pool, org_id, user_id).await? else {
+                    return Ok(None);
+                };
+                Some((
+                    email,
+                    Template::Welcome {
+                        org_name,
+                        role: role_label(&role),
+                        link: format!("{}/", self.public_url),
+                    },
+                ))
+            }
+            MailJob::MemberJoined {
+                org_id,
+                member_id,
+                recipient_id,
+            } => {
+                let Some((member_email, org_name, role)) =
+                    membership(pool, org_id, member_id).await?
+                else {
+                    return Ok(None);
+                };
+                let Some((recipient, _, _)) = membership(pool, org_id, recipient_id).await? else {
+                    return Ok(None);
+                };
+                Some((
+                    recipient,
+                    Template::MemberJoined {
+                        org_name,
+                        member_email,
+                        role: role_label(&role),
+                        link: format!("{}/settings/members", self.public_url),
+                    },
+                ))
+            }
+        })
+    }
+}
+
+/// (email, org name, role) of a membership, if it exists.
+async fn membership(
+    pool: &sqlx::AnyPool,
+    org_id: &str,
+    user_id: &str,
+) -> Result<Option<(String, String, String)>, StoreError> {
+    let row: Option<(String, String, String)> = sqlx::query_as(
+        "SELECT u.email, o.name, m.role FROM memberships m \
+         JOIN users u ON u.id = m.user_id JOIN organisations o ON o.id = m.org_id \
+         WHERE m.org_id = $1 AND m.user_id = $2",
+    )
+    .bind(org_id)
+    .bind(user_id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row)
+}
+
+fn role_label(role: &str) -> String {
+    app::roles::Role::parse(role).map_or_else(|| role.to_owned(), |r| r.label().to_owned())
+}
+
+#[async_trait::async_trait]
+impl JobHandler for MailHandler {
+    async fn run(&self, job: &JobContext) -> Result<(), JobError> {
+        let mail: MailJob = job.payload()?;
+        let prepared = self
+            .prepare(&mail)
+            .await
+            .map_err(|e| JobError::Retry(format!("cannot read the mail's data: {e}")))?;
+        let Some((to, template)) = prepared else {
+            tracing::info!(
+                mail = mail.title(),
+                "mail no longer needed (used, revoked or expired); skipped"
+            );
+            return Ok(());
+        };
+        let rendered = template.render();
+        self.mailer
+            .send(&to, &rendered, &job.id)
+            .await
+            .map_err(|e| {
+                if e.is_permanent() {
+                    JobError::Permanent(e.to_string())
+                } else {
+                    JobError::Retry(e.to_string())
+                }
+            })
+    }
+}
