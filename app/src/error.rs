@@ -24,7 +24,9 @@ pub enum AppError {
     #[error("{0}")]
     Throttled(String),
     /// Sign-in refused until the address is verified (the UI offers to resend the link).
-    #[error("Confirm your email address first: open the link we sent to {0}, or ask for a new one.")]
+    #[error(
+        "Confirm your email address first: open the link we sent to {0}, or ask for a new one."
+    )]
     Unverified(String),
     /// A dependency (database, device, mail relay) cannot be reached right now.
     #[error("{0} Try again in a moment.")]

@@ -4,14 +4,13 @@
 use leptos::prelude::*;
 use leptos_router::components::A;
 
-use crate::auth::{provide_me, Logout, MeResource};
+use crate::auth::{provide_me, Logout, Me};
 use crate::orgs::SwitchOrg;
 use crate::ui::toast::ToastRegion;
 
 #[component]
 pub fn Frame(children: Children) -> impl IntoView {
     let me = provide_me();
-    let signed_in = Signal::derive(move || me.get().and_then(Result::ok).flatten().is_some());
     view! {
         <a class="skip-link" href="#main">"Skip to content"</a>
         <header class="topbar">
@@ -25,11 +24,14 @@ pub fn Frame(children: Children) -> impl IntoView {
                 <span>"Mudmap"</span>
             </a>
             <Transition fallback=|| ()>
-                {move || me.get().and_then(Result::ok).flatten().map(|_| view! { <OrgSwitcher me/><UserMenu me/> })}
+                {move || me.get().and_then(Result::ok).flatten().map(|user| view! { <OrgSwitcher user=user.clone()/><UserMenu user/> })}
             </Transition>
         </header>
-        <div class="frame" class:frame-signed-out=move || !signed_in.get()>
-            <nav class="sidebar" aria-label="Main" hidden=move || !signed_in.get()>
+        <div class="frame">
+            <Transition fallback=|| view! { <div class="sidebar-none"></div> }>
+                {move || match me.get().and_then(Result::ok).flatten() {
+                    Some(_) => view! {
+                        <nav class="sidebar" aria-label="Main">
                 <ul>
                     <li><A href="/" exact=true>"Fleet"</A></li>
                     <li><A href="/devices">"Devices"</A></li>
@@ -40,7 +42,11 @@ pub fn Frame(children: Children) -> impl IntoView {
                     <li><A href="/system">"System"</A></li>
                     <li><A href="/design">"Design system"</A></li>
                 </ul>
-            </nav>
+                        </nav>
+                    }.into_any(),
+                    None => view! { <div class="sidebar-none"></div> }.into_any(),
+                }}
+            </Transition>
             <main id="main" class="content" tabindex="-1">
                 {children()}
             </main>
@@ -52,20 +58,19 @@ pub fn Frame(children: Children) -> impl IntoView {
 /// The organisation switcher: every organisation the user belongs to; choosing one reloads the
 /// app scoped to it.
 #[component]
-fn OrgSwitcher(me: MeResource) -> impl IntoView {
+fn OrgSwitcher(user: Me) -> impl IntoView {
     let switch = ServerAction::<SwitchOrg>::new();
     Effect::new(move |_| {
         if let Some(Ok(())) = switch.value().get() {
             let _ = window().location().reload();
         }
     });
-    let user = me.get().and_then(Result::ok).flatten();
     let current = user
+        .current
         .as_ref()
-        .and_then(|u| u.current.as_ref())
         .map(|o| o.id.clone())
         .unwrap_or_default();
-    let orgs = user.map(|u| u.orgs).unwrap_or_default();
+    let orgs = user.orgs;
     view! {
         <div class="org-switcher">
             <label for="org-switcher" class="visually-hidden">"Organisation"</label>
@@ -84,19 +89,14 @@ fn OrgSwitcher(me: MeResource) -> impl IntoView {
 
 /// Who is signed in, and the way out.
 #[component]
-fn UserMenu(me: MeResource) -> impl IntoView {
+fn UserMenu(user: Me) -> impl IntoView {
     let logout = ServerAction::<Logout>::new();
     Effect::new(move |_| {
         if let Some(Ok(())) = logout.value().get() {
             let _ = window().location().set_href("/login");
         }
     });
-    let email = me
-        .get()
-        .and_then(Result::ok)
-        .flatten()
-        .map(|u| u.email)
-        .unwrap_or_default();
+    let email = user.email;
     view! {
         <div class="topbar-end">
             <a href="/settings/account" class="user-email" data-testid="user-email">{email}</a>

@@ -137,12 +137,15 @@ pub trait OrgService: Send + Sync {
     async fn rename(&self, caller: &Caller, name: String) -> Result<(), AppError>;
     async fn delete(&self, caller: &Caller, confirm_name: String) -> Result<(), AppError>;
     async fn members(&self, caller: &Caller, search: String) -> Result<Vec<Member>, AppError>;
-    async fn set_role(&self, caller: &Caller, user_id: String, role: Role)
-        -> Result<(), AppError>;
+    async fn set_role(&self, caller: &Caller, user_id: String, role: Role) -> Result<(), AppError>;
     async fn remove_member(&self, caller: &Caller, user_id: String) -> Result<(), AppError>;
     async fn leave(&self, caller: &Caller) -> Result<(), AppError>;
-    async fn invite(&self, caller: &Caller, email: String, role: Role)
-        -> Result<Invitation, AppError>;
+    async fn invite(
+        &self,
+        caller: &Caller,
+        email: String,
+        role: Role,
+    ) -> Result<Invitation, AppError>;
     async fn invitations(&self, caller: &Caller) -> Result<Vec<Invitation>, AppError>;
     async fn revoke_invitation(&self, caller: &Caller, id: String) -> Result<(), AppError>;
     async fn invitation_preview(
@@ -150,8 +153,11 @@ pub trait OrgService: Send + Sync {
         caller: Option<&Caller>,
         token: String,
     ) -> Result<InvitationPreview, AppError>;
-    async fn accept_invitation(&self, caller: &Caller, token: String)
-        -> Result<OrgSummary, AppError>;
+    async fn accept_invitation(
+        &self,
+        caller: &Caller,
+        token: String,
+    ) -> Result<OrgSummary, AppError>;
     async fn jobs(&self, caller: &Caller, failed_only: bool) -> Result<Vec<JobView>, AppError>;
     async fn retry_job(&self, caller: &Caller, id: String) -> Result<(), AppError>;
 }

@@ -16,7 +16,10 @@ pub struct Entry<'a> {
     pub detail: String,
 }
 
-pub async fn record(tx: &mut Transaction<'static, Any>, entry: Entry<'_>) -> Result<(), StoreError> {
+pub async fn record(
+    tx: &mut Transaction<'static, Any>,
+    entry: Entry<'_>,
+) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO audit_log (id, org_id, actor_id, action, subject, detail, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)",

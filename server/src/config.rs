@@ -407,15 +407,16 @@ impl Settings {
         }
     }
 
-    /// The public base URL without a trailing slash.
-    pub fn public_url(&self) -> String {
+    /// The public base URL without a trailing slash: `public_url`, or `http://` + the address
+    /// actually bound (`bound`, which knows the port when `listen` asked for port 0).
+    pub fn public_url(&self, bound: SocketAddr) -> String {
         match &self.public_url {
             Some(url) if !url.trim().is_empty() => url.trim().trim_end_matches('/').to_owned(),
             _ => {
-                let host = if self.listen.ip().is_unspecified() {
-                    std::net::SocketAddr::from(([127, 0, 0, 1], self.listen.port()))
+                let host = if bound.ip().is_unspecified() {
+                    SocketAddr::from(([127, 0, 0, 1], bound.port()))
                 } else {
-                    self.listen
+                    bound
                 };
                 format!("http://{host}")
             }
@@ -446,7 +447,7 @@ impl Settings {
         }
         if let Some(url) = &self.public_url {
             let url = url.trim();
-            if !url.is_empty() && !(url.starts_with("http://") || url.starts_with("https://")) {
+            if !url.is_empty() && !url.starts_with("http://") && !url.starts_with("https://") {
                 return Err(ConfigError::Invalid(format!(
                     "public_url {url:?} must start with https:// (or http:// for a local trial), e.g. \"https://mudmap.example.com\""
                 )));

@@ -130,12 +130,21 @@ impl MasterKey {
         let mut bytes = [0u8; KEY_LEN];
         rand::fill(&mut bytes[..]);
         let key = Self { bytes };
+        bytes.zeroize();
         let mut text = HEXLOWER.encode(&key.bytes);
         text.push('\n');
-        let written = file.write_all(text.as_bytes());
+        let written = file
+            .write_all(text.as_bytes())
+            .map_err(io_error("write"))
+            .and_then(|()| file.sync_all().map_err(io_error("sync")));
         text.zeroize();
-        written.map_err(io_error("write"))?;
-        file.sync_all().map_err(io_error("sync"))?;
+        if let Err(e) = written {
+            // Nothing was sealed with this key yet: leave no half-written file to trip the next
+            // start.
+            drop(file);
+            let _ = std::fs::remove_file(path);
+            return Err(e);
+        }
         sync_parent_dir(path);
         tracing::info!(
             path = %path.display(),
@@ -185,12 +194,11 @@ fn parse_key_file(contents: &[u8]) -> Result<MasterKey, String> {
     let mut decoded = HEXLOWER
         .decode(text)
         .map_err(|_| "it is not valid hex".to_owned())?;
-    let mut bytes = [0u8; KEY_LEN];
-    if decoded.len() == KEY_LEN {
-        bytes.copy_from_slice(&decoded);
-    }
+    let key = <[u8; KEY_LEN]>::try_from(decoded.as_slice())
+        .map(MasterKey::from_bytes)
+        .map_err(|_| "it does not decode to 32 bytes".to_owned());
     decoded.zeroize();
-    Ok(MasterKey { bytes })
+    key
 }
 
 #[cfg(unix)]
@@ -352,6 +360,15 @@ impl TokenMinter {
         let given = BASE64URL_NOPAD.decode(mac.as_bytes()).ok()?;
         let expected = self.mac(purpose, id);
         constant_time_eq(&given, &expected).then(|| id.to_owned())
+    }
+
+    /// A keyed fingerprint of a secret `value` (hex), for storing things like recovery codes: a
+    /// leaked database cannot be brute-forced offline without the master key.
+    pub fn fingerprint(&self, purpose: &str, value: &str) -> String {
+        self.mac(purpose, value)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 
     fn mac(&self, purpose: &str, id: &str) -> [u8; KEY_LEN] {

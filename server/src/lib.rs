@@ -76,7 +76,7 @@ pub async fn run(
     let sealer = Arc::new(crypto::Sealer::new(&master_key));
     let minter = Arc::new(crypto::TokenMinter::new(&master_key));
     drop(master_key);
-    let public_url = settings.public_url();
+    let public_url = settings.public_url(addr);
     let mailer = mail::Mailer::from_settings(&settings.smtp, &settings.data_dir)?;
     let queue = jobs::Queue::new(store.clone());
     let mut registry = jobs::worker::Registry::new();
@@ -97,12 +97,16 @@ pub async fn run(
             ..jobs::WorkerConfig::default()
         },
     );
-    let sessions = accounts::sessions::Sessions::new(store.clone(), public_url.starts_with("https://"));
+    let sessions =
+        accounts::sessions::Sessions::new(store.clone(), public_url.starts_with("https://"));
     let account_deps = accounts::service::AccountDeps {
         store: store.clone(),
         queue: queue.clone(),
         sessions: sessions.clone(),
-        throttle: accounts::throttle::Throttle::new(store.clone(), accounts::throttle::Limits::default()),
+        throttle: accounts::throttle::Throttle::new(
+            store.clone(),
+            accounts::throttle::Limits::default(),
+        ),
         sealer,
         minter,
     };
@@ -150,12 +154,12 @@ pub async fn run(
         listener,
         router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("shutting down: no new connections, finishing in-flight requests");
-            let _ = stopping_tx.send(true);
-        })
-        .into_future();
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        tracing::info!("shutting down: no new connections, finishing in-flight requests");
+        let _ = stopping_tx.send(true);
+    })
+    .into_future();
     let grace = Duration::from_secs(settings.shutdown_grace_secs);
     let deadline = async move {
         // Resolves only once shutdown has begun and the grace period has passed.

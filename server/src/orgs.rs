@@ -79,7 +79,10 @@ pub async fn pending_invitation(
             "This invitation link is not valid. Copy the whole link from the mail.".to_owned(),
         )
     };
-    let id = deps.minter.verify(INVITATION, token.trim()).ok_or_else(bad)?;
+    let id = deps
+        .minter
+        .verify(INVITATION, token.trim())
+        .ok_or_else(bad)?;
     let row = sqlx::query(
         "SELECT i.id, i.org_id, o.name AS org_name, i.email, i.role, u.email AS inviter, i.expires_at, \
                 i.accepted_at, i.revoked_at \
@@ -91,12 +94,20 @@ pub async fn pending_invitation(
     .await
     .map_err(db)?
     .ok_or_else(bad)?;
-    if row.try_get::<Option<i64>, _>("accepted_at").map_err(db)?.is_some() {
+    if row
+        .try_get::<Option<i64>, _>("accepted_at")
+        .map_err(db)?
+        .is_some()
+    {
         return Err(AppError::Conflict(
             "This invitation was already accepted. Sign in to get to the organisation.".to_owned(),
         ));
     }
-    if row.try_get::<Option<i64>, _>("revoked_at").map_err(db)?.is_some() {
+    if row
+        .try_get::<Option<i64>, _>("revoked_at")
+        .map_err(db)?
+        .is_some()
+    {
         return Err(AppError::Invalid(
             "This invitation was withdrawn. Ask the organisation's admins for a new one."
                 .to_owned(),
@@ -501,7 +512,12 @@ impl app::services::OrgService for OrgService {
         self.commit(tx).await
     }
 
-    async fn invite(&self, caller: &Caller, email: String, role: Role) -> Result<Invitation, AppError> {
+    async fn invite(
+        &self,
+        caller: &Caller,
+        email: String,
+        role: Role,
+    ) -> Result<Invitation, AppError> {
         let org = caller.org_where(Role::can_administer)?;
         if !org.role.can_grant(role) {
             return Err(AppError::Forbidden);
@@ -660,7 +676,11 @@ impl app::services::OrgService for OrgService {
         })
     }
 
-    async fn accept_invitation(&self, caller: &Caller, token: String) -> Result<OrgSummary, AppError> {
+    async fn accept_invitation(
+        &self,
+        caller: &Caller,
+        token: String,
+    ) -> Result<OrgSummary, AppError> {
         let invitation = pending_invitation(&self.deps, &token).await?;
         if invitation.email != caller.email {
             return Err(AppError::Conflict(format!(

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 
-use crate::http::assets::SiteAssets;
 use crate::accounts::sessions::Sessions;
+use crate::http::assets::SiteAssets;
 use crate::store::Store;
 
 #[derive(Clone)]

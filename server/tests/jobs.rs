@@ -104,7 +104,10 @@ async fn enqueued_with_a_rolled_back_write_never_exists(db: &TestDbRef) {
     let mut tx = queue.store().begin().await.unwrap();
     let id = id_of(
         queue
-            .enqueue(&mut tx, NewJob::new("test.job", &serde_json::json!({"n": 1})))
+            .enqueue(
+                &mut tx,
+                NewJob::new("test.job", &serde_json::json!({"n": 1})),
+            )
             .await
             .unwrap(),
     );
@@ -114,7 +117,10 @@ async fn enqueued_with_a_rolled_back_write_never_exists(db: &TestDbRef) {
     let mut tx = queue.store().begin().await.unwrap();
     let id = id_of(
         queue
-            .enqueue(&mut tx, NewJob::new("test.job", &serde_json::json!({"n": 2})))
+            .enqueue(
+                &mut tx,
+                NewJob::new("test.job", &serde_json::json!({"n": 2})),
+            )
             .await
             .unwrap(),
     );
@@ -284,7 +290,11 @@ async fn a_crashed_workers_job_is_claimed_again_after_its_lease(db: &TestDbRef) 
         lease: Duration::from_millis(600),
         ..fast()
     };
-    let crashing = Worker::start(queue.clone(), registry(hanging.clone()), short_lease.clone());
+    let crashing = Worker::start(
+        queue.clone(),
+        registry(hanging.clone()),
+        short_lease.clone(),
+    );
     let id = id_of(
         queue
             .enqueue_now(NewJob::new("test.job", &serde_json::json!({})))

@@ -72,9 +72,8 @@ pub fn LoginPage() -> impl IntoView {
             go(&next);
         }
     });
-    let unverified = Signal::derive(move || {
-        matches!(login.value().get(), Some(Err(AppError::Unverified(_))))
-    });
+    let unverified =
+        Signal::derive(move || matches!(login.value().get(), Some(Err(AppError::Unverified(_)))));
     view! {
         <AuthCard title="Sign in">
             <Show

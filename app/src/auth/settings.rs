@@ -9,7 +9,6 @@ use crate::ui::field::TextField;
 use crate::ui::page::PageHeader;
 use crate::ui::toast::use_toasts;
 
-
 #[component]
 pub fn AccountPage() -> impl IntoView {
     let me = use_me();
@@ -34,6 +33,7 @@ pub fn AccountPage() -> impl IntoView {
     view! {
         <PageHeader title="Your account" subtitle="How you sign in to Mudmap."/>
         <SettingsNav/>
+        <Transition fallback=|| view! { <p>"Loading…"</p> }>
         <section class="card" aria-labelledby="password-heading">
             <h2 id="password-heading">"Password"</h2>
             <p class="muted">{move || format!("Signed in as {}.", email.get())}</p>
@@ -50,6 +50,7 @@ pub fn AccountPage() -> impl IntoView {
             </form>
         </section>
         <TwoFactor/>
+        </Transition>
     }
 }
 

@@ -38,7 +38,6 @@ fn my_role() -> Signal<Option<Role>> {
     })
 }
 
-
 fn date(ms: i64) -> String {
     // YYYY-MM-DD HH:MM UTC, computed without a date library (civil-from-days).
     let secs = ms.div_euclid(1000);
@@ -96,13 +95,16 @@ pub fn OrgSettingsPage() -> impl IntoView {
         }
     });
     Effect::new(move |_| {
-        if matches!(leave.value().get(), Some(Ok(()))) || matches!(delete.value().get(), Some(Ok(()))) {
+        if matches!(leave.value().get(), Some(Ok(())))
+            || matches!(delete.value().get(), Some(Ok(())))
+        {
             go("/");
         }
     });
     view! {
         <PageHeader title="Settings" subtitle="Your organisation, its members and this Mudmap instance."/>
         <SettingsNav/>
+        <Transition fallback=|| view! { <p>"Loading…"</p> }>
         <section class="card" aria-labelledby="org-name-heading">
             <h2 id="org-name-heading">"Organisation"</h2>
             <Show
@@ -169,6 +171,7 @@ pub fn OrgSettingsPage() -> impl IntoView {
                 </form>
             </Show>
         </section>
+        </Transition>
     }
 }
 
@@ -182,16 +185,8 @@ pub fn MembersPage() -> impl IntoView {
         move || (search.get(), version.get()),
         |(search, _)| list_members(search),
     );
-    let invitations = Resource::new(
-        move || (version.get(), role.get()),
-        |(_, role)| async move {
-            if role.is_some_and(Role::can_administer) {
-                list_invitations().await
-            } else {
-                Ok(Vec::new())
-            }
-        },
-    );
+    // Non-admins get 403 here and the section stays hidden.
+    let invitations = Resource::new(move || version.get(), |_| list_invitations());
     let set_role = ServerAction::<SetMemberRole>::new();
     let remove = ServerAction::<RemoveMember>::new();
     let invite = ServerAction::<InviteMember>::new();
@@ -239,6 +234,7 @@ pub fn MembersPage() -> impl IntoView {
     view! {
         <PageHeader title="Members" subtitle="Who can see and change this organisation's firewalls."/>
         <SettingsNav/>
+        <Transition fallback=|| view! { <p>"Loading…"</p> }>
         <Show when=move || role.get().is_some_and(Role::can_administer)>
             <section class="card" aria-labelledby="invite-heading">
                 <h2 id="invite-heading">"Invite someone"</h2>
@@ -384,6 +380,7 @@ pub fn MembersPage() -> impl IntoView {
                 </Transition>
             </section>
         </Show>
+        </Transition>
     }
 }
 

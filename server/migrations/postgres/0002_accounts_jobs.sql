@@ -11,6 +11,7 @@ CREATE TABLE users (
     totp_secret       TEXT,
     -- A secret being enrolled, sealed; moves to totp_secret once a code proves it.
     totp_pending      TEXT,
+    totp_enabled_at   BIGINT,
     totp_last_step    BIGINT,
     created_at        BIGINT NOT NULL,
     updated_at        BIGINT NOT NULL

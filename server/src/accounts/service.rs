@@ -68,7 +68,9 @@ async fn user_by(store: &Store, column: &str, value: &str) -> Result<Option<User
             id: row.try_get("id")?,
             email: row.try_get("email")?,
             password_hash: row.try_get("password_hash")?,
-            verified: row.try_get::<Option<i64>, _>("email_verified_at")?.is_some(),
+            verified: row
+                .try_get::<Option<i64>, _>("email_verified_at")?
+                .is_some(),
             totp_secret: row.try_get("totp_secret")?,
             totp_last_step: row.try_get("totp_last_step")?,
         })
@@ -93,7 +95,12 @@ pub fn normalize_email(input: &str) -> Result<String, AppError> {
         return Err(invalid());
     }
     let (local, domain) = email.split_once('@').ok_or_else(invalid)?;
-    if local.is_empty() || domain.is_empty() || !domain.contains('.') || domain.starts_with('.') || domain.ends_with('.') {
+    if local.is_empty()
+        || domain.is_empty()
+        || !domain.contains('.')
+        || domain.starts_with('.')
+        || domain.ends_with('.')
+    {
         return Err(invalid());
     }
     email.parse::<lettre::Address>().map_err(|_| invalid())?;
@@ -142,7 +149,13 @@ impl AccountService {
 
     /// Check the throttle for these keys, turning a lock into its sentence.
     async fn ensure_not_locked(&self, keys: &[Key]) -> Result<(), AppError> {
-        match self.deps.throttle.locked(keys).await.map_err(store_failure)? {
+        match self
+            .deps
+            .throttle
+            .locked(keys)
+            .await
+            .map_err(store_failure)?
+        {
             Some((key, minutes)) => Err(AppError::Throttled(key.message(minutes))),
             None => Ok(()),
         }
@@ -177,6 +190,14 @@ impl AccountService {
             .map_err(store_failure)?;
         tx.commit().await.map_err(|e| store_failure(e.into()))?;
         Ok(self.deps.sessions.cookie(&token))
+    }
+
+    /// What is stored of a recovery code: keyed with the master key, so a leaked database
+    /// cannot be brute-forced offline.
+    fn recovery_fingerprint(&self, code: &str) -> String {
+        self.deps
+            .minter
+            .fingerprint("recovery-code", &totp::normalize_recovery_code(code))
     }
 
     fn open_totp(&self, user_id: &str, sealed: &str) -> Result<Vec<u8>, AppError> {
@@ -331,10 +352,7 @@ impl app::services::AccountService for AccountService {
             return self.register_invited(client, email, password, &token).await;
         }
         let org_name = match org_name.trim() {
-            "" => format!(
-                "{}'s organisation",
-                email.split('@').next().unwrap_or("My")
-            ),
+            "" => format!("{}'s organisation", email.split('@').next().unwrap_or("My")),
             name => crate::orgs::validate_org_name(name)?,
         };
         let hash = password::hash_blocking(password)
@@ -448,11 +466,20 @@ impl app::services::AccountService for AccountService {
             let token = self
                 .deps
                 .sessions
-                .create(&mut tx, &user.id, None, SessionStage::SecondFactor, &client.addr)
+                .create(
+                    &mut tx,
+                    &user.id,
+                    None,
+                    SessionStage::SecondFactor,
+                    &client.addr,
+                )
                 .await
                 .map_err(store_failure)?;
             tx.commit().await.map_err(|e| store_failure(e.into()))?;
-            return Ok((LoginOutcome::SecondFactor, self.deps.sessions.cookie(&token)));
+            return Ok((
+                LoginOutcome::SecondFactor,
+                self.deps.sessions.cookie(&token),
+            ));
         }
         let cookie = self.sign_in(&user.id, client).await?;
         tracing::info!(user.id = %user.id, "signed in");
@@ -505,7 +532,7 @@ impl app::services::AccountService for AccountService {
                 None => false,
             }
         } else {
-            let hash = totp::hash_recovery_code(&code);
+            let hash = self.recovery_fingerprint(&code);
             let result = sqlx::query(
                 "UPDATE recovery_codes SET used_at = $3 WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL",
             )
@@ -767,7 +794,7 @@ impl app::services::AccountService for AccountService {
             for code in &codes {
                 sqlx::query("INSERT INTO recovery_codes (user_id, code_hash) VALUES ($1, $2)")
                     .bind(&caller.user_id)
-                    .bind(totp::hash_recovery_code(code))
+                    .bind(self.recovery_fingerprint(code))
                     .execute(&mut *tx)
                     .await?;
             }
@@ -879,7 +906,14 @@ mod tests {
             normalize_email("  Jane.Doe@Example.COM ").unwrap(),
             "jane.doe@example.com"
         );
-        for bad in ["", "jane", "jane@", "@example.com", "jane@localhost", "ja ne@example.com"] {
+        for bad in [
+            "",
+            "jane",
+            "jane@",
+            "@example.com",
+            "jane@localhost",
+            "ja ne@example.com",
+        ] {
             assert!(normalize_email(bad).is_err(), "{bad}");
         }
     }

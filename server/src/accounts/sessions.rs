@@ -128,12 +128,14 @@ impl Sessions {
                 .await?;
         }
         if stage == SessionStage::Full && now - last_seen_at > TOUCH_EVERY_MS {
-            sqlx::query("UPDATE sessions SET last_seen_at = $2, expires_at = $3 WHERE id_hash = $1")
-                .bind(&hash)
-                .bind(now)
-                .bind((now + IDLE_MS).min(created_at + ABSOLUTE_MS))
-                .execute(self.store.pool())
-                .await?;
+            sqlx::query(
+                "UPDATE sessions SET last_seen_at = $2, expires_at = $3 WHERE id_hash = $1",
+            )
+            .bind(&hash)
+            .bind(now)
+            .bind((now + IDLE_MS).min(created_at + ABSOLUTE_MS))
+            .execute(self.store.pool())
+            .await?;
         }
         Ok(Some(Caller {
             session: hash,
@@ -170,16 +172,20 @@ pub async fn revoke_all(
     user_id: &str,
     keep: Option<&str>,
 ) -> Result<u64, StoreError> {
-    let result = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND ($2 IS NULL OR id_hash <> $2)")
-        .bind(user_id)
-        .bind(keep)
-        .execute(&mut **tx)
-        .await?;
+    let result =
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND ($2 IS NULL OR id_hash <> $2)")
+            .bind(user_id)
+            .bind(keep)
+            .execute(&mut **tx)
+            .await?;
     Ok(result.rows_affected())
 }
 
 /// The user's oldest membership.
-pub async fn first_membership(store: &Store, user_id: &str) -> Result<Option<OrgAccess>, StoreError> {
+pub async fn first_membership(
+    store: &Store,
+    user_id: &str,
+) -> Result<Option<OrgAccess>, StoreError> {
     let row: Option<(String, String, String)> = sqlx::query_as(
         "SELECT o.id, o.name, m.role FROM memberships m JOIN organisations o ON o.id = m.org_id \
          WHERE m.user_id = $1 ORDER BY m.created_at, o.id LIMIT 1",
@@ -187,9 +193,11 @@ pub async fn first_membership(store: &Store, user_id: &str) -> Result<Option<Org
     .bind(user_id)
     .fetch_optional(store.pool())
     .await?;
-    Ok(row.and_then(|(id, name, role)| {
-        Role::parse(&role).map(|role| OrgAccess { id, name, role })
-    }))
+    Ok(
+        row.and_then(|(id, name, role)| {
+            Role::parse(&role).map(|role| OrgAccess { id, name, role })
+        }),
+    )
 }
 
 /// The session token in a `Cookie` header, if present.

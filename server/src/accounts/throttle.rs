@@ -119,7 +119,10 @@ impl Throttle {
                     .execute(self.store.pool())
                     .await?;
                 tracing::warn!(
-                    throttle.kind = match key { Key::Account(_) => "account", Key::Addr(_) => "address" },
+                    throttle.kind = match key {
+                        Key::Account(_) => "account",
+                        Key::Addr(_) => "address",
+                    },
                     lockout_minutes = self.limits.lockout_ms / 60_000,
                     "sign-in locked after repeated failures"
                 );

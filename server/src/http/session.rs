@@ -69,10 +69,7 @@ pub async fn resolve_caller(
             .iter()
             .any(|p| path == *p || path.starts_with(&format!("{p}/")));
         if !public && stage != Some(SessionStage::Full) {
-            let target = request
-                .uri()
-                .path_and_query()
-                .map_or("/", |pq| pq.as_str());
+            let target = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
             let login = if target == "/" {
                 "/login".to_owned()
             } else {

@@ -24,7 +24,11 @@ pub(super) fn spawn(store: Store, wake: Arc<Notify>, mut stop: watch::Receiver<O
                 Ok(()) => return,
                 Err(error) => {
                     failures = failures.saturating_add(1);
-                    let pause = super::backoff(failures, Duration::from_millis(500), Duration::from_secs(30));
+                    let pause = super::backoff(
+                        failures,
+                        Duration::from_millis(500),
+                        Duration::from_secs(30),
+                    );
                     tracing::warn!(%error, retry_in_ms = pause.as_millis(), "job wake-up listener lost; polling until it is back");
                     tokio::select! {
                         () = tokio::time::sleep(pause) => {}

@@ -57,7 +57,8 @@ pub struct JobRow {
     pub finished_at: Option<i64>,
 }
 
-const COLUMNS: &str = "id, kind, payload, org_id, dedup_key, state, attempts, max_attempts, run_at, \
+const COLUMNS: &str =
+    "id, kind, payload, org_id, dedup_key, state, attempts, max_attempts, run_at, \
                        last_error, created_at, updated_at, finished_at";
 
 fn row_to_job(row: &sqlx::any::AnyRow) -> Result<JobRow, sqlx::Error> {

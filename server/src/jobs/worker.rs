@@ -182,7 +182,11 @@ async fn dispatch(shared: Arc<Shared>, mut stop: watch::Receiver<Option<Duration
             }
             Err(error) => {
                 failures = failures.saturating_add(1);
-                let pause = backoff(failures, Duration::from_millis(200), Duration::from_secs(30));
+                let pause = backoff(
+                    failures,
+                    Duration::from_millis(200),
+                    Duration::from_secs(30),
+                );
                 tracing::warn!(%error, retry_in_ms = pause.as_millis(), "cannot claim jobs; is the database reachable?");
                 drop(permits);
                 tokio::select! {
@@ -250,7 +254,9 @@ async fn dispatch(shared: Arc<Shared>, mut stop: watch::Receiver<Option<Duration
         let now = now_ms();
         for job in in_flight.values() {
             match sql::release(shared.queue.store(), job, &shared.owner, now).await {
-                Ok(true) => tracing::info!(job.id = %job.id, "released unfinished job to the queue"),
+                Ok(true) => {
+                    tracing::info!(job.id = %job.id, "released unfinished job to the queue")
+                }
                 Ok(false) => {}
                 Err(error) => {
                     tracing::warn!(job.id = %job.id, %error, "cannot release job; its lease will expire")
@@ -352,7 +358,11 @@ async fn record(shared: &Shared, job: &Claimed, outcome: Result<(), JobError>) {
     };
     match result {
         Ok(true) => {}
-        Ok(false) => tracing::warn!("job outcome not recorded: the lease had expired and another worker owns the job"),
-        Err(error) => tracing::error!(%error, "cannot record the job outcome; it will run again when its lease expires"),
+        Ok(false) => tracing::warn!(
+            "job outcome not recorded: the lease had expired and another worker owns the job"
+        ),
+        Err(error) => {
+            tracing::error!(%error, "cannot record the job outcome; it will run again when its lease expires")
+        }
     }
 }

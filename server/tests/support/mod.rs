@@ -162,6 +162,11 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(settings: Settings) -> Self {
+        // Warnings and errors of the server show in a failing test's output.
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter("warn")
+            .try_init();
         let listener = mudmap::bind(settings.listen).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -233,4 +238,95 @@ macro_rules! on_both_engines {
             )*
         }
     };
+}
+
+/// A browser-like client for server functions: keeps the session cookie it is given.
+pub struct Api {
+    base: String,
+    client: reqwest::Client,
+    cookie: std::sync::Mutex<Option<String>>,
+}
+
+impl Api {
+    pub fn new(server: &TestServer) -> Self {
+        Self {
+            base: server.url(""),
+            client: server.client.clone(),
+            cookie: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// POST a server function (`/api/<endpoint>`) with form fields; returns status and JSON.
+    pub async fn call(&self, endpoint: &str, form: &[(&str, &str)]) -> (u16, serde_json::Value) {
+        self.call_with(endpoint, form, &[]).await
+    }
+
+    /// Like [`Api::call`], with extra request headers.
+    pub async fn call_with(
+        &self,
+        endpoint: &str,
+        form: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> (u16, serde_json::Value) {
+        let mut request = self
+            .client
+            .post(format!("{}/api/{endpoint}", self.base))
+            .form(form);
+        if let Some(cookie) = self.cookie.lock().unwrap().clone() {
+            request = request.header("cookie", cookie);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        for value in response.headers().get_all("set-cookie") {
+            let value = value.to_str().unwrap();
+            if let Some(pair) = value.split(';').next() {
+                if let Some(token) = pair.strip_prefix("mudmap_session=") {
+                    *self.cookie.lock().unwrap() =
+                        (!token.is_empty()).then(|| format!("mudmap_session={token}"));
+                }
+            }
+        }
+        let body = response.text().await.unwrap();
+        let json = serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body));
+        (status, json)
+    }
+
+    /// GET a page with this client's cookie; returns status and the Location header.
+    pub async fn page(&self, path: &str) -> (u16, Option<String>) {
+        let mut request = self.client.get(format!("{}{path}", self.base));
+        if let Some(cookie) = self.cookie.lock().unwrap().clone() {
+            request = request.header("cookie", cookie);
+        }
+        let response = request.send().await.unwrap();
+        let location = response
+            .headers()
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_owned());
+        (response.status().as_u16(), location)
+    }
+
+    pub fn signed_out(&self) -> bool {
+        self.cookie.lock().unwrap().is_none()
+    }
+}
+
+/// Settings whose mail goes over SMTP (no TLS) to `sink`.
+pub fn with_smtp(mut settings: Settings, sink: SocketAddr) -> Settings {
+    settings.smtp.host = Some(sink.ip().to_string());
+    settings.smtp.port = Some(sink.port());
+    settings.smtp.security = mudmap::config::SmtpSecurity::None;
+    settings
+}
+
+/// The `token` parameter of the first link in `mail` whose path is `path`.
+pub fn token_in(mail: &mudmap::mail::sink::ReceivedMail, path: &str) -> String {
+    let links = mail.links();
+    let link = links
+        .iter()
+        .find(|l| l.contains(&format!("{path}?token=")))
+        .unwrap_or_else(|| panic!("no {path} link in {links:?}"));
+    link.split("token=").nth(1).unwrap().to_owned()
 }

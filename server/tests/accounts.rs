@@ -1,0 +1,866 @@
+//! Accounts, organisations and roles through the real path: a server booted on loopback, server
+//! functions called over HTTP, mail delivered over SMTP to a sink started by the test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::time::Duration;
+
+use mudmap::mail::sink::{ReceivedMail, SmtpSink};
+use serde_json::Value;
+use support::{token_in, with_smtp, Api, TestDbRef, TestServer};
+
+const PASSWORD: &str = "plover-granite-tundra-42";
+
+struct Env {
+    server: TestServer,
+    sink: SmtpSink,
+}
+
+async fn start(db: &TestDbRef) -> Env {
+    let sink = SmtpSink::start("127.0.0.1:0".parse().unwrap(), None)
+        .await
+        .unwrap();
+    let settings = with_smtp(db.settings.clone(), sink.addr());
+    let server = TestServer::start(settings).await;
+    Env { server, sink }
+}
+
+impl Env {
+    /// The next mail to `to` whose subject contains `subject` (waits for it).
+    async fn mail(&self, to: &str, subject: &str) -> ReceivedMail {
+        for _ in 0..200 {
+            let found = self.sink.messages().into_iter().find(|m| {
+                m.to.iter().any(|t| t.contains(to))
+                    && m.header("subject").is_some_and(|s| s.contains(subject))
+            });
+            if let Some(mail) = found {
+                return mail;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "no mail to {to} about {subject:?}; got {:?}",
+            self.sink
+                .messages()
+                .iter()
+                .map(|m| (m.to.clone(), m.header("subject")))
+                .collect::<Vec<_>>()
+        );
+    }
+
+    fn mails_to(&self, to: &str) -> usize {
+        self.sink
+            .messages()
+            .iter()
+            .filter(|m| m.to.iter().any(|t| t.contains(to)))
+            .count()
+    }
+
+    /// Register `email`, open the verification link from the mail, sign in.
+    async fn member(&self, email: &str, org: &str) -> Api {
+        let api = Api::new(&self.server);
+        let (status, body) = api
+            .call(
+                "auth/register",
+                &[("email", email), ("password", PASSWORD), ("org_name", org)],
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let mail = self.mail(email, "Confirm").await;
+        let token = token_in(&mail, "/verify-email");
+        let (status, body) = api.call("auth/verify-email", &[("token", &token)]).await;
+        assert_eq!(status, 200, "{body}");
+        let (status, body) = api
+            .call("auth/login", &[("email", email), ("password", PASSWORD)])
+            .await;
+        assert_eq!(status, 200, "{body}");
+        api
+    }
+}
+
+async fn me(api: &Api) -> Value {
+    let (status, body) = api.call("auth/me", &[]).await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+fn error_text(body: &Value) -> String {
+    body.as_object()
+        .and_then(|o| o.values().next())
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+async fn sign_up_verify_and_sign_in_with_mail_over_smtp(db: &TestDbRef) {
+    let env = start(db).await;
+    let api = Api::new(&env.server);
+    // Bad input is refused with a sentence and creates nothing.
+    let (status, body) = api
+        .call(
+            "auth/register",
+            &[
+                ("email", "not-an-address"),
+                ("password", PASSWORD),
+                ("org_name", ""),
+            ],
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    let (status, body) = api
+        .call(
+            "auth/register",
+            &[
+                ("email", "ann@example.com"),
+                ("password", "password123"),
+                ("org_name", ""),
+            ],
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert!(!error_text(&body).is_empty());
+
+    let (status, body) = api
+        .call(
+            "auth/register",
+            &[
+                ("email", "Ann@Example.com"),
+                ("password", PASSWORD),
+                ("org_name", "Ann's MSP"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["VerificationSent"]["email"], "ann@example.com");
+    // A second registration for the same address is refused.
+    let (status, _) = api
+        .call(
+            "auth/register",
+            &[
+                ("email", "ann@example.com"),
+                ("password", PASSWORD),
+                ("org_name", ""),
+            ],
+        )
+        .await;
+    assert_eq!(status, 409);
+
+    // Signing in before verifying says what to do.
+    let (status, body) = api
+        .call(
+            "auth/login",
+            &[("email", "ann@example.com"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.get("Unverified").is_some(), "{body}");
+
+    let mail = env.mail("ann@example.com", "Confirm").await;
+    assert!(
+        mail.header("message-id").unwrap().ends_with("@mudmap>"),
+        "the job id names the message"
+    );
+    let token = token_in(&mail, "/verify-email");
+    let (status, body) = api.call("auth/verify-email", &[("token", &token)]).await;
+    assert_eq!((status, body.as_str()), (200, Some("ann@example.com")));
+    // Single use.
+    let (status, _) = api.call("auth/verify-email", &[("token", &token)]).await;
+    assert_eq!(status, 409);
+    // A forged token (right id, wrong MAC) is not valid.
+    let forged = format!("{}.AAAA", token.split('.').next().unwrap());
+    let (status, _) = api.call("auth/verify-email", &[("token", &forged)]).await;
+    assert_eq!(status, 422);
+
+    let (status, body) = api
+        .call(
+            "auth/login",
+            &[
+                ("email", "ann@example.com"),
+                ("password", PASSWORD),
+                ("next", "/settings"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["SignedIn"]["next"], "/settings");
+    let me = me(&api).await;
+    assert_eq!(me["email"], "ann@example.com");
+    assert_eq!(me["current"]["name"], "Ann's MSP");
+    assert_eq!(me["current"]["role"], "owner");
+    // Pages need a session; with one they render.
+    assert_eq!(api.page("/settings").await.0, 200);
+    let anonymous = Api::new(&env.server);
+    let (status, location) = anonymous.page("/settings/members").await;
+    assert_eq!(status, 303);
+    assert_eq!(location.as_deref(), Some("/login?next=/settings/members"));
+    // Signing out ends the session on the server.
+    let (status, _) = api.call("auth/logout", &[]).await;
+    assert_eq!(status, 200);
+    assert!(api.signed_out());
+    assert_eq!(me_status(&anonymous).await, Value::Null);
+    env.server.stop().await.unwrap();
+}
+
+async fn me_status(api: &Api) -> Value {
+    api.call("auth/me", &[]).await.1
+}
+
+async fn password_reset_links_are_single_use_and_expire(db: &TestDbRef) {
+    let env = start(db).await;
+    let ann = env.member("ann@example.com", "").await;
+    let other = Api::new(&env.server);
+    // Unknown addresses get the same answer and no mail.
+    let (status, _) = other
+        .call("auth/forgot-password", &[("email", "nobody@example.com")])
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = other
+        .call("auth/forgot-password", &[("email", "ann@example.com")])
+        .await;
+    assert_eq!(status, 200);
+    let mail = env.mail("ann@example.com", "password").await;
+    let token = token_in(&mail, "/reset-password");
+    let (status, _) = other
+        .call(
+            "auth/reset-password",
+            &[("token", &token), ("password", "short")],
+        )
+        .await;
+    assert_eq!(
+        status, 422,
+        "a weak password is refused and the link stays valid"
+    );
+    let new_password = "quartz-meadow-lantern-7";
+    let (status, body) = other
+        .call(
+            "auth/reset-password",
+            &[("token", &token), ("password", new_password)],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = other
+        .call(
+            "auth/reset-password",
+            &[("token", &token), ("password", "another-fine-pass-9")],
+        )
+        .await;
+    assert_eq!(status, 409, "single use");
+    // The reset signed out every session, and only the new password works.
+    assert_eq!(me_status(&ann).await, Value::Null);
+    let (status, _) = other
+        .call(
+            "auth/login",
+            &[("email", "ann@example.com"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(status, 422);
+    let (status, _) = other
+        .call(
+            "auth/login",
+            &[("email", "ann@example.com"), ("password", new_password)],
+        )
+        .await;
+    assert_eq!(status, 200);
+
+    // An expired link says so.
+    let (status, _) = other
+        .call("auth/forgot-password", &[("email", "ann@example.com")])
+        .await;
+    assert_eq!(status, 200);
+    for _ in 0..100 {
+        if env.mails_to("ann@example.com") >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let latest = env
+        .sink
+        .messages()
+        .into_iter()
+        .rev()
+        .find(|m| m.header("subject").is_some_and(|s| s.contains("password")))
+        .unwrap();
+    let token = token_in(&latest, "/reset-password");
+    assert_ne!(token_in(&mail, "/reset-password"), token);
+    let store = mudmap::store::Store::connect(&db.url, &db.settings.database)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE email_tokens SET expires_at = 1 WHERE purpose = 'password_reset' AND used_at IS NULL")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let (status, body) = other
+        .call(
+            "auth/reset-password",
+            &[("token", &token), ("password", "yet-another-pass-11")],
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert!(error_text(&body).contains("expired"), "{body}");
+    env.server.stop().await.unwrap();
+}
+
+async fn repeated_failures_lock_the_account_then_the_address(db: &TestDbRef) {
+    let env = start(db).await;
+    env.member("ann@example.com", "").await;
+    let api = Api::new(&env.server);
+    for attempt in 1..=4 {
+        let (status, _) = api
+            .call(
+                "auth/login",
+                &[
+                    ("email", "ann@example.com"),
+                    ("password", "wrong-password-x"),
+                ],
+            )
+            .await;
+        assert_eq!(status, 422, "attempt {attempt}");
+    }
+    let (status, body) = api
+        .call(
+            "auth/login",
+            &[
+                ("email", "ann@example.com"),
+                ("password", "wrong-password-x"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 429, "the fifth failure locks: {body}");
+    assert!(
+        error_text(&body).contains("Try again in 15 minutes"),
+        "{body}"
+    );
+    // While locked, even the right password is refused, with the same clear message.
+    let (status, body) = api
+        .call(
+            "auth/login",
+            &[("email", "ann@example.com"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(status, 429);
+    assert!(error_text(&body).contains("this account"), "{body}");
+
+    // Per address: 20 failures across many accounts lock the address.
+    let mut last = 0;
+    for n in 0..20 {
+        let email = format!("guess{n}@example.com");
+        last = api
+            .call(
+                "auth/login",
+                &[("email", &email), ("password", "wrong-password-x")],
+            )
+            .await
+            .0;
+    }
+    assert_eq!(last, 429);
+    let (status, body) = api
+        .call(
+            "auth/login",
+            &[
+                ("email", "fresh@example.com"),
+                ("password", "whatever-pass-1"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 429);
+    assert!(error_text(&body).contains("network address"), "{body}");
+    env.server.stop().await.unwrap();
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn decode_base32(text: &str) -> Vec<u8> {
+    data_encoding::BASE32_NOPAD.decode(text.as_bytes()).unwrap()
+}
+
+async fn two_factor_sign_in_with_codes_and_recovery_codes(db: &TestDbRef) {
+    let env = start(db).await;
+    let ann = env.member("ann@example.com", "").await;
+    let (status, enrolment) = ann.call("auth/totp-begin", &[]).await;
+    assert_eq!(status, 200, "{enrolment}");
+    assert!(enrolment["uri"]
+        .as_str()
+        .unwrap()
+        .starts_with("otpauth://totp/"));
+    let secret = decode_base32(enrolment["secret"].as_str().unwrap());
+    let (status, _) = ann.call("auth/totp-enable", &[("code", "000000")]).await;
+    assert_eq!(status, 422, "a wrong first code does not enable");
+    let code = mudmap::accounts::totp::code_at(&secret, now_secs(), 6);
+    let (status, codes) = ann.call("auth/totp-enable", &[("code", &code)]).await;
+    assert_eq!(status, 200, "{codes}");
+    let codes: Vec<String> = serde_json::from_value(codes).unwrap();
+    assert_eq!(codes.len(), 10);
+    assert_eq!(me(&ann).await["totp_enabled"], true);
+
+    // Password alone now leads to the second step, which is not a session.
+    let api = Api::new(&env.server);
+    let (status, body) = api
+        .call(
+            "auth/login",
+            &[("email", "ann@example.com"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!((status, body.as_str()), (200, Some("SecondFactor")));
+    assert_eq!(
+        me_status(&api).await,
+        Value::Null,
+        "no access before the code"
+    );
+    assert_eq!(api.page("/settings").await.0, 303);
+    let (status, _) = api.call("auth/login-code", &[("code", "123456")]).await;
+    assert_eq!(status, 422);
+    // The code used to enable cannot be replayed; the next one works.
+    let (status, _) = api.call("auth/login-code", &[("code", &code)]).await;
+    assert_eq!(status, 422, "replay refused");
+    let next = mudmap::accounts::totp::code_at(&secret, now_secs() + 30, 6);
+    let (status, body) = api.call("auth/login-code", &[("code", &next)]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(me(&api).await["email"], "ann@example.com");
+
+    // A recovery code works once.
+    let again = Api::new(&env.server);
+    again
+        .call(
+            "auth/login",
+            &[("email", "ann@example.com"), ("password", PASSWORD)],
+        )
+        .await;
+    let (status, _) = again.call("auth/login-code", &[("code", &codes[0])]).await;
+    assert_eq!(status, 200);
+    let third = Api::new(&env.server);
+    third
+        .call(
+            "auth/login",
+            &[("email", "ann@example.com"), ("password", PASSWORD)],
+        )
+        .await;
+    let (status, _) = third.call("auth/login-code", &[("code", &codes[0])]).await;
+    assert_eq!(status, 422, "a recovery code is single use");
+
+    // Turning it off needs the password.
+    let (status, _) = ann
+        .call("auth/totp-disable", &[("password", "nope-nope-nope")])
+        .await;
+    assert_eq!(status, 422);
+    let (status, _) = ann
+        .call("auth/totp-disable", &[("password", PASSWORD)])
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(me(&ann).await["totp_enabled"], false);
+    env.server.stop().await.unwrap();
+}
+
+async fn member_ids(api: &Api) -> Vec<(String, String, String)> {
+    let (status, body) = api.call("orgs/members", &[("search", "")]).await;
+    assert_eq!(status, 200, "{body}");
+    body.as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["email"].as_str().unwrap().to_owned(),
+                m["user_id"].as_str().unwrap().to_owned(),
+                m["role"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn id_of(members: &[(String, String, String)], email: &str) -> String {
+    members.iter().find(|m| m.0 == email).unwrap().1.clone()
+}
+
+/// Invite `email` as `role` from `inviter`; the invitee registers through the mailed link.
+async fn invite_and_join(env: &Env, inviter: &Api, email: &str, role: &str) -> Api {
+    let (status, body) = inviter
+        .call("orgs/invite", &[("email", email), ("role", role)])
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let mail = env.mail(email, "invit").await;
+    let token = token_in(&mail, "/invite");
+    let invitee = Api::new(&env.server);
+    let (status, preview) = invitee
+        .call("orgs/invitation-preview", &[("token", &token)])
+        .await;
+    assert_eq!(status, 200, "{preview}");
+    assert_eq!(preview["account_exists"], false);
+    let (status, body) = invitee
+        .call(
+            "auth/register",
+            &[
+                ("email", email),
+                ("password", PASSWORD),
+                ("org_name", ""),
+                ("invitation", &token),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["Joined"]["role"], role);
+    invitee
+}
+
+async fn roles_decide_who_may_change_what(db: &TestDbRef) {
+    let env = start(db).await;
+    let owner = env.member("owner@example.com", "Acme").await;
+    let viewer = invite_and_join(&env, &owner, "vera@example.com", "viewer").await;
+    assert_eq!(me(&viewer).await["current"]["name"], "Acme");
+    assert_eq!(me(&viewer).await["current"]["role"], "viewer");
+    // The welcome mail and the owners' notice went out.
+    env.mail("vera@example.com", "Welcome").await;
+    env.mail("owner@example.com", "joined").await;
+
+    let members = member_ids(&owner).await;
+    assert_eq!(members.len(), 2);
+    let owner_id = id_of(&members, "owner@example.com");
+    let vera_id = id_of(&members, "vera@example.com");
+
+    // Viewer: reads, never writes.
+    assert_eq!(member_ids(&viewer).await.len(), 2);
+    for (endpoint, form) in [
+        ("orgs/rename", vec![("name", "Pwned")]),
+        (
+            "orgs/invite",
+            vec![("email", "x@example.com"), ("role", "viewer")],
+        ),
+        (
+            "orgs/set-role",
+            vec![("user_id", vera_id.as_str()), ("role", "owner")],
+        ),
+        ("orgs/remove-member", vec![("user_id", owner_id.as_str())]),
+        ("orgs/invitations", vec![]),
+        ("orgs/jobs", vec![("failed_only", "false")]),
+        ("orgs/delete", vec![("confirm_name", "Acme")]),
+    ] {
+        let (status, body) = viewer.call(endpoint, &form).await;
+        assert_eq!(status, 403, "viewer {endpoint}: {body}");
+    }
+
+    // Operator: operates devices (later) but cannot manage members.
+    let (status, _) = owner
+        .call(
+            "orgs/set-role",
+            &[("user_id", &vera_id), ("role", "operator")],
+        )
+        .await;
+    assert_eq!(status, 200);
+    for (endpoint, form) in [
+        (
+            "orgs/invite",
+            vec![("email", "x@example.com"), ("role", "viewer")],
+        ),
+        (
+            "orgs/set-role",
+            vec![("user_id", owner_id.as_str()), ("role", "viewer")],
+        ),
+        ("orgs/remove-member", vec![("user_id", owner_id.as_str())]),
+        ("orgs/rename", vec![("name", "Pwned")]),
+    ] {
+        let (status, body) = viewer.call(endpoint, &form).await;
+        assert_eq!(status, 403, "operator {endpoint}: {body}");
+    }
+
+    // Admin: everything but ownership.
+    let (status, _) = owner
+        .call("orgs/set-role", &[("user_id", &vera_id), ("role", "admin")])
+        .await;
+    assert_eq!(status, 200);
+    let admin = viewer;
+    let (status, _) = admin
+        .call(
+            "orgs/invite",
+            &[("email", "olga@example.com"), ("role", "owner")],
+        )
+        .await;
+    assert_eq!(status, 403, "admins cannot make owners");
+    let (status, _) = admin
+        .call(
+            "orgs/set-role",
+            &[("user_id", &owner_id), ("role", "viewer")],
+        )
+        .await;
+    assert_eq!(status, 403, "admins cannot demote owners");
+    let (status, _) = admin
+        .call("orgs/remove-member", &[("user_id", &owner_id)])
+        .await;
+    assert_eq!(status, 403, "admins cannot remove owners");
+    let (status, _) = admin.call("orgs/delete", &[("confirm_name", "Acme")]).await;
+    assert_eq!(status, 403, "admins cannot delete the organisation");
+    let (status, _) = admin.call("orgs/rename", &[("name", "Acme IT")]).await;
+    assert_eq!(status, 200);
+    let (status, _) = admin
+        .call(
+            "orgs/invite",
+            &[("email", "olga@example.com"), ("role", "operator")],
+        )
+        .await;
+    assert_eq!(status, 200);
+
+    // The last owner can neither leave nor be demoted; with a second owner both work.
+    let (status, body) = owner
+        .call(
+            "orgs/set-role",
+            &[("user_id", &owner_id), ("role", "admin")],
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert!(error_text(&body).contains("last owner"));
+    let (status, _) = owner.call("orgs/leave", &[]).await;
+    assert_eq!(status, 409);
+    let (status, _) = owner
+        .call("orgs/set-role", &[("user_id", &vera_id), ("role", "owner")])
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = owner
+        .call(
+            "orgs/set-role",
+            &[("user_id", &owner_id), ("role", "viewer")],
+        )
+        .await;
+    assert_eq!(status, 200);
+
+    // Removal is effective at once: the removed member's next request has no organisation.
+    let (status, _) = admin
+        .call("orgs/remove-member", &[("user_id", &owner_id)])
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = owner.call("orgs/members", &[("search", "")]).await;
+    assert_eq!(status, 422, "no organisation any more");
+    assert!(me(&owner).await["current"].is_null());
+    env.server.stop().await.unwrap();
+}
+
+/// Every server function, called by a member of organisation B with A's ids, is refused or acts
+/// on B only; afterwards A is exactly as it was.
+async fn organisations_are_isolated_from_each_other(db: &TestDbRef) {
+    let env = start(db).await;
+    let alice = env.member("alice@example.com", "Alpha").await;
+    let bob = env.member("bob@example.com", "Bravo").await;
+    let (status, invitation) = alice
+        .call(
+            "orgs/invite",
+            &[("email", "carol@example.com"), ("role", "viewer")],
+        )
+        .await;
+    assert_eq!(status, 200);
+    let invitation_id = invitation["id"].as_str().unwrap().to_owned();
+    let carol_token = token_in(&env.mail("carol@example.com", "invit").await, "/invite");
+    let alpha_members = member_ids(&alice).await;
+    let alice_id = id_of(&alpha_members, "alice@example.com");
+    let alpha_id = me(&alice).await["current"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, alpha_jobs) = alice.call("orgs/jobs", &[("failed_only", "false")]).await;
+    let alpha_job = alpha_jobs[0]["id"].as_str().unwrap().to_owned();
+    // Make Alpha's job failed, so retrying it would be possible for Alpha.
+    let store = mudmap::store::Store::connect(&db.url, &db.settings.database)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE jobs SET state = 'failed' WHERE id = $1")
+        .bind(&alpha_job)
+        .execute(store.pool())
+        .await
+        .unwrap();
+
+    // (endpoint, form, expected status for Bob)
+    let matrix: Vec<(&str, Vec<(&str, &str)>, u16)> = vec![
+        ("orgs/switch", vec![("org_id", &alpha_id)], 404),
+        (
+            "orgs/set-role",
+            vec![("user_id", &alice_id), ("role", "viewer")],
+            404,
+        ),
+        ("orgs/remove-member", vec![("user_id", &alice_id)], 404),
+        ("orgs/revoke-invitation", vec![("id", &invitation_id)], 404),
+        ("orgs/retry-job", vec![("id", &alpha_job)], 404),
+        ("orgs/accept-invitation", vec![("token", &carol_token)], 409),
+        // Scoped to Bob's own organisation by construction:
+        ("orgs/members", vec![("search", "")], 200),
+        ("orgs/invitations", vec![], 200),
+        ("orgs/jobs", vec![("failed_only", "false")], 200),
+        ("orgs/rename", vec![("name", "Bravo 2")], 200),
+        (
+            "orgs/invite",
+            vec![("email", "dave@example.com"), ("role", "viewer")],
+            200,
+        ),
+        (
+            "orgs/invitation-preview",
+            vec![("token", &carol_token)],
+            200,
+        ),
+        ("orgs/create", vec![("name", "Bravo Labs")], 200),
+        ("orgs/leave", vec![], 409),
+        ("orgs/delete", vec![("confirm_name", "Bravo Labs")], 200),
+        ("auth/me", vec![], 200),
+        (
+            "auth/change-password",
+            vec![("current", "wrong-one-here"), ("password", "x")],
+            422,
+        ),
+        ("auth/totp-begin", vec![], 200),
+        ("auth/totp-enable", vec![("code", "000000")], 422),
+        (
+            "auth/totp-disable",
+            vec![("password", "wrong-one-here")],
+            422,
+        ),
+        ("auth/verify-email", vec![("token", &carol_token)], 422),
+        (
+            "auth/reset-password",
+            vec![("token", &carol_token), ("password", "a-fine-pass-123")],
+            422,
+        ),
+        (
+            "auth/resend-verification",
+            vec![("email", "alice@example.com")],
+            200,
+        ),
+        (
+            "auth/forgot-password",
+            vec![("email", "bob@example.com")],
+            200,
+        ),
+        ("auth/login-code", vec![("code", "123456")], 422),
+        (
+            "auth/register",
+            vec![
+                ("email", "bob@example.com"),
+                ("password", PASSWORD),
+                ("org_name", ""),
+            ],
+            409,
+        ),
+        (
+            "auth/login",
+            vec![("email", "bob@example.com"), ("password", PASSWORD)],
+            200,
+        ),
+        ("auth/logout", vec![], 200),
+        ("system/status", vec![], 200),
+    ];
+    // Every registered server function is in the matrix.
+    let registered: std::collections::BTreeSet<String> = leptos::server_fn::axum::server_fn_paths()
+        .map(|(path, _)| path.trim_start_matches("/api/").to_owned())
+        .collect();
+    let covered: std::collections::BTreeSet<String> =
+        matrix.iter().map(|(e, _, _)| (*e).to_owned()).collect();
+    assert_eq!(
+        registered, covered,
+        "the isolation matrix must list every server function"
+    );
+
+    for (endpoint, form, expected) in &matrix {
+        let (status, body) = bob.call(endpoint, form).await;
+        assert_eq!(status, *expected, "bob {endpoint}: {body}");
+        // The invitation link is itself the capability to read that invitation (it went to the
+        // invitee's inbox); everything else must show Bob nothing of Alpha.
+        if *expected == 200 && endpoint.starts_with("orgs/") && *endpoint != "orgs/invitation-preview" {
+            let text = body.to_string();
+            assert!(
+                !text.contains("alice@example.com") && !text.contains("Alpha\""),
+                "{endpoint} leaked Alpha's data: {text}"
+            );
+        }
+    }
+    // Signed out, every non-public function asks to sign in.
+    let anonymous = Api::new(&env.server);
+    for (endpoint, form, _) in &matrix {
+        if !endpoint.starts_with("orgs/") || *endpoint == "orgs/invitation-preview" {
+            continue;
+        }
+        let (status, _) = anonymous.call(endpoint, form).await;
+        assert_eq!(status, 401, "anonymous {endpoint}");
+    }
+
+    // Alpha is untouched.
+    assert_eq!(member_ids(&alice).await, alpha_members);
+    assert_eq!(me(&alice).await["current"]["name"], "Alpha");
+    let (_, invitations) = alice.call("orgs/invitations", &[]).await;
+    assert_eq!(invitations[0]["id"], invitation_id.as_str());
+    let (_, jobs) = alice.call("orgs/jobs", &[("failed_only", "true")]).await;
+    assert_eq!(
+        jobs[0]["id"],
+        alpha_job.as_str(),
+        "still failed: not retried by Bob"
+    );
+    env.server.stop().await.unwrap();
+}
+
+async fn cross_site_writes_are_refused(db: &TestDbRef) {
+    let env = start(db).await;
+    let alice = env.member("alice@example.com", "Alpha").await;
+    for headers in [
+        vec![("origin", "http://evil.example")],
+        vec![
+            ("sec-fetch-site", "cross-site"),
+            ("origin", "http://evil.example"),
+        ],
+        vec![("sec-fetch-site", "same-site")],
+    ] {
+        let (status, _) = alice
+            .call_with("orgs/rename", &[("name", "Pwned")], &headers)
+            .await;
+        assert_eq!(status, 403, "{headers:?}");
+    }
+    assert_eq!(me(&alice).await["current"]["name"], "Alpha");
+    let origin = env.server.url("");
+    let (status, _) = alice
+        .call_with(
+            "orgs/rename",
+            &[("name", "Alpha 2")],
+            &[("origin", &origin), ("sec-fetch-site", "same-origin")],
+        )
+        .await;
+    assert_eq!(status, 200);
+    env.server.stop().await.unwrap();
+}
+
+on_both_engines!(
+    sign_up_verify_and_sign_in_with_mail_over_smtp,
+    roles_decide_who_may_change_what,
+    organisations_are_isolated_from_each_other,
+);
+
+mod sqlite_only {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn password_reset() {
+        support::with_db(support::Engine::Sqlite, |db| async move {
+            password_reset_links_are_single_use_and_expire(&db).await
+        })
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn throttling() {
+        support::with_db(support::Engine::Sqlite, |db| async move {
+            repeated_failures_lock_the_account_then_the_address(&db).await
+        })
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_factor() {
+        support::with_db(support::Engine::Sqlite, |db| async move {
+            two_factor_sign_in_with_codes_and_recovery_codes(&db).await
+        })
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cross_site() {
+        support::with_db(support::Engine::Sqlite, |db| async move {
+            cross_site_writes_are_refused(&db).await
+        })
+        .await;
+    }
+}
