@@ -6,6 +6,13 @@ import * as path from "node:path";
 const port = Number(process.env.MUDMAP_E2E_PORT ?? 3917);
 const dataDir = path.join(os.tmpdir(), `mudmap-e2e-${process.pid}`);
 const binary = process.env.MUDMAP_BIN ?? path.join(__dirname, "..", "target", "debug", "mudmap");
+// Mail goes over real SMTP to Mudmap's own sink, which writes each message as an .eml file here.
+// Set once in the main process; the test workers inherit it.
+const smtpPort = port + 1;
+process.env.MUDMAP_E2E_MAIL_DIR ??= path.join(os.tmpdir(), `mudmap-e2e-mail-${process.pid}`);
+const mailDir = process.env.MUDMAP_E2E_MAIL_DIR;
+// The demo account's password (the server prints it; tests sign in with it).
+process.env.MUDMAP_E2E_DEMO_PASSWORD ??= "demo-password-for-e2e";
 
 export default defineConfig({
   testDir: "./tests",
@@ -32,17 +39,30 @@ export default defineConfig({
       ],
     },
   },
-  webServer: {
-    command: `rm -rf ${dataDir} && exec ${binary} serve`,
-    url: `http://127.0.0.1:${port}/readyz`,
-    reuseExistingServer: false,
-    timeout: 60_000,
-    env: {
-      MUDMAP_LISTEN: `127.0.0.1:${port}`,
-      MUDMAP_DATA_DIR: dataDir,
-      MUDMAP_LOG_LEVEL: "warn",
-      // Three simulated firewalls inside the server: the engine connects to them over real SSH.
-      MUDMAP_DEMO_DEVICES: "3",
+  webServer: [
+    {
+      command: `rm -rf ${mailDir} && exec ${binary} mail-sink --listen 127.0.0.1:${smtpPort} --dir ${mailDir}`,
+      port: smtpPort,
+      reuseExistingServer: false,
+      timeout: 30_000,
     },
-  },
+    {
+      command: `rm -rf ${dataDir} && exec ${binary} serve`,
+      url: `http://127.0.0.1:${port}/readyz`,
+      reuseExistingServer: false,
+      timeout: 60_000,
+      env: {
+        MUDMAP_LISTEN: `127.0.0.1:${port}`,
+        MUDMAP_PUBLIC_URL: `http://127.0.0.1:${port}`,
+        MUDMAP_DATA_DIR: dataDir,
+        MUDMAP_LOG_LEVEL: "warn",
+        MUDMAP_SMTP_HOST: "127.0.0.1",
+        MUDMAP_SMTP_PORT: String(smtpPort),
+        MUDMAP_SMTP_SECURITY: "none",
+        // Three simulated firewalls inside the server: the engine connects to them over real SSH.
+        MUDMAP_DEMO_DEVICES: "3",
+        MUDMAP_DEMO_PASSWORD: process.env.MUDMAP_E2E_DEMO_PASSWORD,
+      },
+    },
+  ],
 });

@@ -1,3 +1,5 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { expect, type Page } from "@playwright/test";
 
 /** Open a page and wait until the WASM front end has hydrated it. */
@@ -17,4 +19,74 @@ export function watchForErrors(page: Page): string[] {
     if (res.status() >= 400) errors.push(`http ${res.status()}: ${res.url()}`);
   });
   return errors;
+}
+
+export const DEMO_EMAIL = "demo@mudmap.test";
+
+/** Sign in through the sign-in page and wait for the fleet page. */
+export async function signIn(page: Page, email: string, password: string, next = "/"): Promise<void> {
+  await openHydrated(page, next === "/" ? "/login" : `/login?next=${encodeURIComponent(next)}`);
+  await page.getByLabel("Email").fill(email);
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.waitForURL((url) => url.pathname === next.split("?")[0]);
+  await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");
+}
+
+/** Sign in as the demo account the server creates for its demo fleet. */
+export async function signInAsDemo(page: Page, next = "/"): Promise<void> {
+  await signIn(page, DEMO_EMAIL, process.env.MUDMAP_E2E_DEMO_PASSWORD ?? "", next);
+}
+
+/** The decoded text of a raw message: every MIME part, quoted-printable and base64 undone. */
+function decodeMessage(raw: string): string {
+  const out: string[] = [];
+  const boundary = /boundary="?([^";\r\n]+)"?/i.exec(raw)?.[1];
+  const parts = boundary ? raw.split(`--${boundary}`) : [raw];
+  for (const part of parts) {
+    const split = part.search(/\r?\n\r?\n/);
+    if (split < 0) continue;
+    const headers = part.slice(0, split);
+    const body = part.slice(split).trim();
+    const encoding = /content-transfer-encoding:\s*([\w-]+)/i.exec(headers)?.[1]?.toLowerCase();
+    if (encoding === "base64") {
+      out.push(Buffer.from(body.replace(/\s+/g, ""), "base64").toString("utf8"));
+    } else if (encoding === "quoted-printable") {
+      out.push(
+        body
+          .replace(/=\r?\n/g, "")
+          .replace(/=([0-9A-F]{2})/gi, (_, hex: string) => String.fromCharCode(parseInt(hex, 16))),
+      );
+    } else {
+      out.push(body);
+    }
+  }
+  return out.join("\n");
+}
+
+/** Wait for a mail to `to` whose subject contains `subject`; returns its decoded text. */
+export async function waitForMail(to: string, subject: string): Promise<string> {
+  const dir = process.env.MUDMAP_E2E_MAIL_DIR ?? "";
+  let found = "";
+  await expect(async () => {
+    for (const name of fs.readdirSync(dir).filter((n) => n.endsWith(".eml"))) {
+      const raw = fs.readFileSync(path.join(dir, name), "utf8");
+      const head = raw.slice(0, raw.search(/\r?\n\r?\n/));
+      const toLine = /^to:.*$/im.exec(head)?.[0] ?? "";
+      const subjectLine = /^subject:.*$/im.exec(head)?.[0] ?? "";
+      if (toLine.includes(to) && subjectLine.toLowerCase().includes(subject.toLowerCase())) {
+        found = decodeMessage(raw);
+        return;
+      }
+    }
+    throw new Error(`no mail to ${to} about "${subject}" yet`);
+  }).toPass({ timeout: 20_000 });
+  return found;
+}
+
+/** The first link in `text` that goes to `pathname`. */
+export function linkTo(text: string, pathname: string): string {
+  const match = new RegExp(`https?://[^\\s"<>]*${pathname}\\?token=[A-Za-z0-9._~%-]+`).exec(text);
+  if (!match) throw new Error(`no ${pathname} link in: ${text}`);
+  return match[0];
 }

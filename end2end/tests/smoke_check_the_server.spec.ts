@@ -1,9 +1,9 @@
 import { expect, test } from "@playwright/test";
-import { openHydrated, watchForErrors } from "./helpers";
+import { signInAsDemo, watchForErrors } from "./helpers";
 
 test("an admin opens Mudmap, checks the server, and sees it answer from the database", async ({ page }) => {
+  await signInAsDemo(page, "/system");
   const errors = watchForErrors(page);
-  await openHydrated(page, "/system");
 
   await expect(page.getByRole("heading", { level: 1, name: "System" })).toBeVisible();
   await page.getByRole("button", { name: "Check server" }).click();
@@ -19,8 +19,8 @@ test("an admin opens Mudmap, checks the server, and sees it answer from the data
 });
 
 test("the main navigation reaches every section without a reload", async ({ page }) => {
+  await signInAsDemo(page);
   const errors = watchForErrors(page);
-  await openHydrated(page, "/");
   const nav = page.getByRole("navigation", { name: "Main" });
   for (const [link, heading] of [
     ["Devices", "Devices"],
@@ -37,13 +37,21 @@ test("the main navigation reaches every section without a reload", async ({ page
 });
 
 test("an unknown address shows a helpful not-found page with status 404", async ({ page }) => {
+  await signInAsDemo(page);
   const response = await page.goto("/no/such/page");
   expect(response?.status()).toBe(404);
   await expect(page.getByRole("heading", { name: "Page not found" })).toBeVisible();
 });
 
+test("signed out, every page leads to the sign-in page and back", async ({ page }) => {
+  await page.goto("/settings/members");
+  await expect(page).toHaveURL(/\/login\?next=\/settings\/members$/);
+  await expect(page.getByRole("heading", { name: "Sign in" })).toBeVisible();
+  await expect(page.getByRole("navigation", { name: "Main" })).toHaveCount(0);
+});
+
 test("the demo fleet is connected over SSH, as the system page reports", async ({ page }) => {
-  await openHydrated(page, "/system");
+  await signInAsDemo(page, "/system");
   const check = page.getByRole("button", { name: "Check server" });
   // The engine connects the simulated firewalls in the background; ask until all three are in.
   await expect(async () => {

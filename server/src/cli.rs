@@ -55,6 +55,9 @@ pub enum BenchCommand {
     /// SSH engine fan-out against a simulated fleet in a separate process: cold connect, warm
     /// rounds over held connections, and a fresh-connection-per-request comparison.
     Fanout(crate::bench::fanout::FanoutArgs),
+    /// The durable job queue on SQLite and PostgreSQL: enqueue-to-delivered mail latency to an
+    /// SMTP sink on loopback, and queue throughput.
+    Jobs(crate::bench::jobs::JobsArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -109,6 +112,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Sim(args) => sim(cli.config, args).await,
         Command::MailSink(args) => mail_sink(cli.config, args).await,
         Command::Bench(BenchCommand::Fanout(args)) => crate::bench::fanout::run(args).await,
+        Command::Bench(BenchCommand::Jobs(args)) => crate::bench::jobs::run(args).await,
     }
 }
 

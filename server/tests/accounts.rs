@@ -762,7 +762,10 @@ async fn organisations_are_isolated_from_each_other(db: &TestDbRef) {
         assert_eq!(status, *expected, "bob {endpoint}: {body}");
         // The invitation link is itself the capability to read that invitation (it went to the
         // invitee's inbox); everything else must show Bob nothing of Alpha.
-        if *expected == 200 && endpoint.starts_with("orgs/") && *endpoint != "orgs/invitation-preview" {
+        if *expected == 200
+            && endpoint.starts_with("orgs/")
+            && *endpoint != "orgs/invitation-preview"
+        {
             let text = body.to_string();
             assert!(
                 !text.contains("alice@example.com") && !text.contains("Alpha\""),

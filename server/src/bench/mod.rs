@@ -2,6 +2,7 @@
 //! can be compared by a script. Not tests: nothing here asserts a number.
 
 pub mod fanout;
+pub mod jobs;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! Mail: what Mudmap sends ([`templates`]) and how it leaves ([`Mailer`]).
 //!
 //! A [`Mailer`] is built once from `[smtp]` settings: with `smtp.host` set it relays through that
-//! SMTP server (STARTTLS, TLS or plain, pooled connections, a timeout on every step); without
+//! SMTP server (STARTTLS, TLS or plain, one connection per mail, a timeout on every step); without
 //! it, every message is written as an `.eml` file under `<data_dir>/mail/`, so a fresh install
 //! works and the operator can read what would have been sent. [`sink`] is a loopback SMTP server
 //! for tests, benchmarks and `mudmap mail-sink`.
@@ -17,22 +17,32 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use lettre::address::Envelope;
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
-use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
+use lettre::transport::smtp::extension::ClientId;
 use lettre::transport::smtp::PoolConfig;
 use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
 
 use crate::config::{SmtpSecurity, SmtpSettings};
 
 pub use templates::{RenderedMail, Template};
 
-/// Bound on connecting to the SMTP server (TCP, and the TLS handshake for `tls`).
+/// Bound on connecting to the SMTP server (TCP, per resolved address, and the TLS handshake for
+/// `tls`).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Bound on a whole delivery: connect, greeting, STARTTLS, login, MAIL, RCPT, DATA. lettre only
 /// bounds the connect, so a server that accepts and then stays silent would hang a job forever.
 const SEND_TIMEOUT: Duration = Duration::from_secs(30);
+/// Bound on saying QUIT once a delivery is over. It runs in the background: the mail has been
+/// accepted (or refused) by then, and a slow goodbye must neither delay nor fail the job.
+const QUIT_TIMEOUT: Duration = Duration::from_secs(10);
+/// What AUTH may use, in order of preference (lettre's default).
+const AUTH_MECHANISMS: &[Mechanism] = &[Mechanism::Plain, Mechanism::Login];
 
 /// The header naming the template of a message (for tests and for filtering in a mailbox).
 const TEMPLATE_HEADER: &str = "X-Mudmap-Template";
@@ -74,7 +84,7 @@ struct Inner {
 
 enum Transport {
     Smtp {
-        transport: AsyncSmtpTransport<Tokio1Executor>,
+        route: SmtpRoute,
         host: String,
         port: u16,
         security: SmtpSecurity,
@@ -83,6 +93,27 @@ enum Transport {
     Files {
         dir: PathBuf,
     },
+}
+
+/// How a mail reaches the SMTP server.
+enum SmtpRoute {
+    /// `none` and `starttls`: a TCP connection of our own with TCP_NODELAY ([`connect_tcp`]),
+    /// driven by lettre's [`AsyncSmtpConnection`]. lettre's transport opens its socket with
+    /// Nagle's algorithm on and writes the message and the `.` that ends it in two writes, so
+    /// every mail would wait for the server's delayed ACK (~40 ms on Linux).
+    Direct(DirectSmtp),
+    /// `tls` (implicit TLS, usually port 465): lettre's transport, which does the TLS handshake
+    /// before the greeting. Its socket keeps Nagle's algorithm, so each mail may wait for a
+    /// delayed ACK; relays that want speed use `starttls` (or `none` on loopback).
+    Lettre(AsyncSmtpTransport<Tokio1Executor>),
+}
+
+struct DirectSmtp {
+    /// `Some` for `starttls`: the upgrade is required, never skipped.
+    starttls: Option<TlsParameters>,
+    credentials: Option<Credentials>,
+    /// The EHLO name: the host name, as lettre's transport sends.
+    hello: ClientId,
 }
 
 impl std::fmt::Debug for Mailer {
@@ -96,8 +127,8 @@ impl std::fmt::Debug for Mailer {
 impl Mailer {
     /// Build the mailer the settings describe: SMTP when `smtp.host` is set, otherwise files
     /// under `<data_dir>/mail/` (created here). An empty `smtp.from` falls back to the default
-    /// sender, `Mudmap <mudmap@localhost>`. Must be called inside a Tokio runtime (the SMTP
-    /// connection pool starts its cleanup task).
+    /// sender, `Mudmap <mudmap@localhost>`. Must be called inside a Tokio runtime (SMTP
+    /// delivery spawns tasks: lettre's pool cleanup for `tls`, the closing QUIT otherwise).
     pub fn from_settings(smtp: &SmtpSettings, data_dir: &Path) -> Result<Mailer, MailError> {
         let from_text = match smtp.from.trim() {
             "" => SmtpSettings::default().from,
@@ -126,38 +157,52 @@ impl Mailer {
                     SmtpSecurity::Tls => 465,
                     SmtpSecurity::None => 25,
                 });
-                let builder = match smtp.security {
-                    SmtpSecurity::Starttls => {
-                        AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host)
-                    }
-                    SmtpSecurity::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(host),
-                    SmtpSecurity::None => Ok(
-                        AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host),
-                    ),
-                }
-                .map_err(|e| {
+                let tls_error = |e: lettre::transport::smtp::Error| {
                     MailError::Config(format!(
                         "cannot set up TLS for smtp.host {host:?}: {e} — check smtp.host and smtp.security"
                     ))
-                })?;
-                // No connection is reused (a pool of size 0 closes each one after its mail):
-                // a delivery cut off by SEND_TIMEOUT must not leave a half-finished conversation
-                // in the pool for the next mail to read the wrong replies from. Mail is rare
-                // enough that one connection per message costs nothing that matters.
-                let mut builder = builder
-                    .port(port)
-                    .timeout(Some(CONNECT_TIMEOUT))
-                    .pool_config(PoolConfig::new().min_idle(0).max_size(0));
-                if let Some(username) = &smtp.username {
+                };
+                let credentials = smtp.username.as_ref().map(|username| {
                     let password = smtp
                         .password
                         .as_ref()
                         .map(|p| p.expose().to_owned())
                         .unwrap_or_default();
-                    builder = builder.credentials(Credentials::new(username.clone(), password));
-                }
+                    Credentials::new(username.clone(), password)
+                });
+                // No connection is reused: a delivery cut off by SEND_TIMEOUT must not leave a
+                // half-finished conversation for the next mail to read the wrong replies from.
+                // Mail is rare enough that one connection per message costs nothing that
+                // matters.
+                let route = match smtp.security {
+                    SmtpSecurity::Starttls | SmtpSecurity::None => {
+                        let starttls = match smtp.security {
+                            SmtpSecurity::Starttls => {
+                                Some(TlsParameters::new(host.to_owned()).map_err(tls_error)?)
+                            }
+                            _ => None,
+                        };
+                        SmtpRoute::Direct(DirectSmtp {
+                            starttls,
+                            credentials,
+                            hello: ClientId::default(),
+                        })
+                    }
+                    SmtpSecurity::Tls => {
+                        // A pool of size 0 closes each connection after its mail.
+                        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::relay(host)
+                            .map_err(tls_error)?
+                            .port(port)
+                            .timeout(Some(CONNECT_TIMEOUT))
+                            .pool_config(PoolConfig::new().min_idle(0).max_size(0));
+                        if let Some(credentials) = credentials {
+                            builder = builder.credentials(credentials);
+                        }
+                        SmtpRoute::Lettre(builder.build())
+                    }
+                };
                 Transport::Smtp {
-                    transport: builder.build(),
+                    route,
                     host: host.to_owned(),
                     port,
                     security: smtp.security,
@@ -275,20 +320,31 @@ impl Mailer {
         let message = self.build_message(to, masked, mail, message_id)?;
         match &self.inner.transport {
             Transport::Smtp {
-                transport,
-                host,
-                port,
-                ..
-            } => match tokio::time::timeout(self.inner.send_timeout, transport.send(message)).await
-            {
-                Ok(Ok(_)) => Ok(None),
-                Ok(Err(e)) => Err(smtp_error(&e, host, *port, to, masked)),
-                Err(_) => Err(MailError::Transient(format!(
-                    "the SMTP server at {}:{port} did not finish the delivery within {} s — check that smtp.host/smtp.port point to an SMTP server and that smtp.security matches it (tls for port 465, starttls for 587)",
-                    bracket_ipv6(host),
-                    self.inner.send_timeout.as_secs()
-                ))),
-            },
+                route, host, port, ..
+            } => {
+                let envelope = message.envelope();
+                let raw = message.formatted();
+                let delivery = async {
+                    match route {
+                        SmtpRoute::Direct(direct) => {
+                            deliver_direct(direct, host, *port, envelope, &raw, to, masked).await
+                        }
+                        SmtpRoute::Lettre(transport) => transport
+                            .send_raw(envelope, &raw)
+                            .await
+                            .map(drop)
+                            .map_err(|e| smtp_error(&e, host, *port, to, masked)),
+                    }
+                };
+                match tokio::time::timeout(self.inner.send_timeout, delivery).await {
+                    Ok(delivered) => delivered.map(|()| None),
+                    Err(_) => Err(MailError::Transient(format!(
+                        "the SMTP server at {}:{port} did not finish the delivery within {} s — check that smtp.host/smtp.port point to an SMTP server and that smtp.security matches it (tls for port 465, starttls for 587)",
+                        bracket_ipv6(host),
+                        self.inner.send_timeout.as_secs()
+                    ))),
+                }
+            }
             Transport::Files { dir } => {
                 let short_id = uuid::Uuid::new_v4().simple().to_string();
                 let name = format!(
@@ -341,6 +397,104 @@ impl Mailer {
             .map_err(|e| {
                 MailError::Permanent(format!("cannot build the {} mail: {e}", mail.template))
             })
+    }
+}
+
+/// Deliver one mail over a connection of our own ([`SmtpRoute::Direct`]): connect with
+/// TCP_NODELAY, greeting and EHLO, STARTTLS when configured (required: without it the mail is
+/// not sent), AUTH when credentials are configured, MAIL/RCPT/DATA; then QUIT in the background.
+/// The caller bounds the whole by [`SEND_TIMEOUT`].
+async fn deliver_direct(
+    direct: &DirectSmtp,
+    host: &str,
+    port: u16,
+    envelope: &Envelope,
+    raw: &[u8],
+    to: &str,
+    masked: &str,
+) -> Result<(), MailError> {
+    let lettre_error = |e: lettre::transport::smtp::Error| smtp_error(&e, host, port, to, masked);
+    let stream = connect_tcp(host, port, CONNECT_TIMEOUT)
+        .await
+        .map_err(|e| connect_error(&e, host, port))?;
+    let mut conn = AsyncSmtpConnection::connect_with_transport(Box::new(stream), &direct.hello)
+        .await
+        .map_err(lettre_error)?;
+    let result = async {
+        if let Some(tls) = &direct.starttls {
+            if !conn.can_starttls() {
+                return Err(MailError::Permanent(format!(
+                    "the SMTP server at {}:{port} does not offer STARTTLS, so the mail was not sent (it would have gone unencrypted) — check smtp.security: tls if the server expects TLS from the start (usually port 465), none only for a trusted relay",
+                    bracket_ipv6(host)
+                )));
+            }
+            conn.starttls(tls.clone(), &direct.hello)
+                .await
+                .map_err(lettre_error)?;
+        }
+        if let Some(credentials) = &direct.credentials {
+            conn.auth(AUTH_MECHANISMS, credentials)
+                .await
+                .map_err(lettre_error)?;
+        }
+        conn.send(envelope, raw).await.map_err(lettre_error)?;
+        Ok(())
+    }
+    .await;
+    close_in_background(conn);
+    result
+}
+
+/// Open a TCP connection to `host:port` with TCP_NODELAY set, trying each address the name
+/// resolves to in turn, each within `timeout` (as lettre does). Without TCP_NODELAY, lettre's
+/// second small write (the `.` ending DATA) waits for the ACK of the first, which a server with
+/// delayed ACK holds back for ~40 ms.
+async fn connect_tcp(host: &str, port: u16, timeout: Duration) -> std::io::Result<TcpStream> {
+    let mut last_error = None;
+    for addr in tokio::net::lookup_host((host, port)).await? {
+        match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+            Ok(Ok(stream)) => {
+                stream.set_nodelay(true)?;
+                return Ok(stream);
+            }
+            Ok(Err(e)) => last_error = Some(e),
+            Err(_) => {
+                last_error = Some(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "connection timed out",
+                ))
+            }
+        }
+    }
+    Err(last_error.unwrap_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("{host} resolves to no address"),
+        )
+    }))
+}
+
+/// Say QUIT and close, without making the caller wait for the server's goodbye. A connection
+/// that lettre already gave up on (after an error) is only closed.
+fn close_in_background(mut conn: AsyncSmtpConnection) {
+    tokio::spawn(async move {
+        let _ = tokio::time::timeout(QUIT_TIMEOUT, conn.abort()).await;
+    });
+}
+
+/// The [`MailError`] for a TCP connection that could not be opened, in the words
+/// [`smtp_error`] uses for the same failures inside lettre.
+fn connect_error(error: &std::io::Error, host: &str, port: u16) -> MailError {
+    let server = format!("{}:{port}", bracket_ipv6(host));
+    if error.kind() == std::io::ErrorKind::TimedOut {
+        MailError::Transient(format!(
+            "cannot connect to the SMTP server at {server} within {} s — check smtp.host/smtp.port and that a firewall lets this host reach it",
+            CONNECT_TIMEOUT.as_secs()
+        ))
+    } else {
+        MailError::Transient(format!(
+            "cannot reach the SMTP server at {server}: {error} — check smtp.host/smtp.port"
+        ))
     }
 }
 
@@ -652,6 +806,71 @@ mod tests {
         ids.sort();
         let expected: Vec<String> = (0..6).map(|i| format!("<job-{i}@mudmap>")).collect();
         assert_eq!(ids, expected);
+        sink.stop().await;
+    }
+
+    #[tokio::test]
+    async fn the_delivery_connection_has_tcp_nodelay() {
+        // Nagle's algorithm would hold lettre's last write of a mail (the "." ending DATA) until
+        // the server ACKs the body, which a delayed-ACK server does ~40 ms later: every
+        // connection a Direct route delivers over comes from connect_tcp.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stream = connect_tcp("127.0.0.1", addr.port(), CONNECT_TIMEOUT)
+            .await
+            .unwrap();
+        assert!(stream.nodelay().unwrap());
+        assert_eq!(stream.peer_addr().unwrap(), addr);
+        let (accepted, _) = listener.accept().await.unwrap();
+        assert_eq!(accepted.peer_addr().unwrap(), stream.local_addr().unwrap());
+
+        let data_dir = tempfile::tempdir().unwrap();
+        for security in [SmtpSecurity::None, SmtpSecurity::Starttls] {
+            let settings = SmtpSettings {
+                security,
+                ..sink_settings(addr)
+            };
+            let mailer = Mailer::from_settings(&settings, data_dir.path()).unwrap();
+            assert!(
+                matches!(
+                    &mailer.inner.transport,
+                    Transport::Smtp {
+                        route: SmtpRoute::Direct(_),
+                        ..
+                    }
+                ),
+                "{security:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn starttls_without_server_support_is_permanent_and_sends_nothing() {
+        let sink = start_sink().await;
+        let data_dir = tempfile::tempdir().unwrap();
+        let settings = SmtpSettings {
+            security: SmtpSecurity::Starttls,
+            username: Some("mudmap".to_owned()),
+            password: Some(Secret::new("hunter2")),
+            ..sink_settings(sink.addr())
+        };
+        let mailer = Mailer::from_settings(&settings, data_dir.path()).unwrap();
+        let error = mailer
+            .send("jane.doe@example.com", &verify_mail(), "job-12")
+            .await
+            .unwrap_err();
+        assert!(matches!(error, MailError::Permanent(_)), "{error:?}");
+        let message = error.to_string();
+        assert!(
+            message.starts_with(&format!(
+                "the SMTP server at {} does not offer STARTTLS",
+                sink.addr()
+            )),
+            "{message}"
+        );
+        assert!(message.contains("check smtp.security"), "{message}");
+        assert!(!message.contains("jane.doe"), "{message}");
+        assert!(sink.messages().is_empty());
         sink.stop().await;
     }
 
