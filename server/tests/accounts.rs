@@ -636,6 +636,9 @@ async fn roles_decide_who_may_change_what(db: &TestDbRef) {
     env.server.stop().await.unwrap();
 }
 
+/// One line of the isolation matrix: endpoint, form, status expected for the outsider.
+type Row<'a> = (&'a str, Vec<(&'a str, &'a str)>, u16);
+
 /// Every server function, called by a member of organisation B with A's ids, is refused or acts
 /// on B only; afterwards A is exactly as it was.
 async fn organisations_are_isolated_from_each_other(db: &TestDbRef) {
@@ -669,8 +672,7 @@ async fn organisations_are_isolated_from_each_other(db: &TestDbRef) {
         .await
         .unwrap();
 
-    // (endpoint, form, expected status for Bob)
-    let matrix: Vec<(&str, Vec<(&str, &str)>, u16)> = vec![
+    let matrix: Vec<Row> = vec![
         ("orgs/switch", vec![("org_id", &alpha_id)], 404),
         (
             "orgs/set-role",

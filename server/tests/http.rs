@@ -81,10 +81,57 @@ async fn sqlite_server() -> (TestServer, tempfile::TempDir) {
     (TestServer::start(settings).await, dir)
 }
 
+/// A server with the demo account, and an API client signed in to it.
+async fn signed_in_server() -> (TestServer, tempfile::TempDir, support::Api) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = mudmap::config::Settings::for_data_dir(dir.path());
+    settings.shutdown_grace_secs = 1;
+    let store = mudmap::store::Store::connect(&settings.database_url(), &settings.database)
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let password = mudmap::config::Secret::new("demo-password-for-tests");
+    mudmap::demo::ensure_account(&store, Some(&password)).await.unwrap();
+    store.close().await;
+    let server = TestServer::start(settings).await;
+    let api = support::Api::new(&server);
+    let (status, body) = api
+        .call(
+            "auth/login",
+            &[("email", mudmap::demo::DEMO_EMAIL), ("password", "demo-password-for-tests")],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    (server, dir, api)
+}
+
+#[tokio::test]
+async fn signed_out_pages_redirect_to_sign_in_and_the_sign_in_page_renders() {
+    let (server, _dir) = sqlite_server().await;
+    let response = server.get("/settings?tab=x").await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(
+        response.headers()["location"],
+        "/login?next=/settings%3Ftab%3Dx"
+    );
+    let response = server.get("/login").await;
+    assert_eq!(response.status(), 200);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("<title>Sign in · Mudmap</title>"), "{html}");
+    assert!(!html.contains("aria-label=\"Main\""), "no navigation when signed out");
+    server.stop().await.unwrap();
+}
+
 #[tokio::test]
 async fn pages_render_the_app_shell_on_the_server() {
-    let (server, _dir) = sqlite_server().await;
-    let response = server.get("/").await;
+    let (server, _dir, api) = signed_in_server().await;
+    let response = server
+        .client
+        .get(server.url("/"))
+        .header("cookie", api.cookie().unwrap())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     assert!(response.headers()["content-type"]
         .to_str()
@@ -108,8 +155,14 @@ async fn pages_render_the_app_shell_on_the_server() {
 
 #[tokio::test]
 async fn unknown_paths_get_the_not_found_page_with_404() {
-    let (server, _dir) = sqlite_server().await;
-    let response = server.get("/definitely/not/here").await;
+    let (server, _dir, api) = signed_in_server().await;
+    let response = server
+        .client
+        .get(server.url("/definitely/not/here"))
+        .header("cookie", api.cookie().unwrap())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 404);
     assert!(response.text().await.unwrap().contains("Page not found"));
     server.stop().await.unwrap();

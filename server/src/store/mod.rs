@@ -169,6 +169,12 @@ impl Store {
             Backend::Sqlite => &SQLITE_MIGRATIONS,
             Backend::Postgres => &POSTGRES_MIGRATIONS,
         };
+        // sqlx locks PostgreSQL migrations itself; for a SQLite file, two processes starting at
+        // once are serialised by an exclusive lock on a file next to the database.
+        let _guard = match (self.backend, sqlite_path(self.url.expose())) {
+            (Backend::Sqlite, Some(path)) => Some(lock_file(path).await?),
+            _ => None,
+        };
         let before = self.applied_versions().await.unwrap_or_default();
         migrator.run(&self.pool).await?;
         let after = self.applied_versions().await?;
@@ -222,6 +228,27 @@ fn sqlite_path(url: &str) -> Option<&Path> {
         .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next().unwrap_or_default();
     (!path.is_empty() && path != ":memory:").then(|| Path::new(path))
+}
+
+/// Take an exclusive lock on `<db>.migrate-lock` (waits for another process holding it). The
+/// lock is released when the returned file is dropped.
+async fn lock_file(db: &Path) -> Result<std::fs::File, StoreError> {
+    let path = db.with_extension("migrate-lock");
+    let failed = |e: std::io::Error| StoreError::Connect {
+        url: path.display().to_string(),
+        reason: format!("cannot lock for migration: {e}"),
+        hint: "check that the data directory (data_dir / MUDMAP_DATA_DIR) exists and is writable",
+    };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(failed)?;
+    tokio::task::spawn_blocking(move || file.lock().map(|()| file))
+        .await
+        .map_err(|e| failed(std::io::Error::other(e)))?
+        .map_err(failed)
 }
 
 /// Milliseconds since the Unix epoch, the time format of every table.

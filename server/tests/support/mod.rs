@@ -308,6 +308,11 @@ impl Api {
         (response.status().as_u16(), location)
     }
 
+    /// The `Cookie` header value of this client's session, if it has one.
+    pub fn cookie(&self) -> Option<String> {
+        self.cookie.lock().unwrap().clone()
+    }
+
     pub fn signed_out(&self) -> bool {
         self.cookie.lock().unwrap().is_none()
     }
