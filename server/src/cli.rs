@@ -45,9 +45,29 @@ pub enum Command {
     /// A mail sink for development and tests: accepts every message over SMTP on loopback and
     /// writes it to DIR. Prints one JSON line when ready; stops on SIGINT/SIGTERM.
     MailSink(MailSinkArgs),
+    /// Background jobs of the whole instance (the operator's view; org admins have Settings → Jobs).
+    #[command(subcommand)]
+    Jobs(JobsCommand),
     /// Run a benchmark and print its figures as JSON lines.
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobsCommand {
+    /// List jobs, most recently changed first, one JSON object per line.
+    List {
+        /// Only jobs in this state: queued, running, done or failed.
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Put a failed job back in the queue with a fresh set of attempts.
+    Retry {
+        /// The job's id (from `mudmap jobs list --state failed`).
+        id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -111,6 +131,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::CheckConfig => check_config(cli.config).await,
         Command::Sim(args) => sim(cli.config, args).await,
         Command::MailSink(args) => mail_sink(cli.config, args).await,
+        Command::Jobs(command) => jobs(cli.config, command).await,
         Command::Bench(BenchCommand::Fanout(args)) => crate::bench::fanout::run(args).await,
         Command::Bench(BenchCommand::Jobs(args)) => crate::bench::jobs::run(args).await,
     }
@@ -225,6 +246,48 @@ async fn migrate(config: Option<PathBuf>) -> anyhow::Result<()> {
         report.applied.len(),
         report.version
     );
+    store.close().await;
+    Ok(())
+}
+
+async fn jobs(config: Option<PathBuf>, command: JobsCommand) -> anyhow::Result<()> {
+    let settings = load(config)?.settings;
+    let store = Store::connect(&settings.database_url(), &settings.database).await?;
+    store.migrate().await?;
+    let queue = crate::jobs::Queue::new(store.clone());
+    match command {
+        JobsCommand::List { state, limit } => {
+            let state = match state.as_deref() {
+                None => None,
+                Some(text) => Some(crate::jobs::JobState::parse(text).with_context(|| {
+                    format!("--state {text:?}: use queued, running, done or failed")
+                })?),
+            };
+            for job in queue.list(None, state, limit).await? {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "id": job.id,
+                        "title": crate::notify::job_title(&job.kind, &job.payload),
+                        "kind": job.kind,
+                        "state": job.state,
+                        "attempts": job.attempts,
+                        "max_attempts": job.max_attempts,
+                        "last_error": job.last_error,
+                        "org_id": job.org_id,
+                        "updated_at_ms": job.updated_at,
+                    })
+                );
+            }
+        }
+        JobsCommand::Retry { id } => {
+            anyhow::ensure!(
+                queue.retry(&id, None).await?,
+                "no failed job {id}: list them with `mudmap jobs list --state failed`"
+            );
+            println!("job {id} is queued again; a running server picks it up within seconds");
+        }
+    }
     store.close().await;
     Ok(())
 }

@@ -97,29 +97,8 @@ pub async fn ensure_account(
             .execute(&mut *tx)
             .await?;
     } else {
-        let user_id = uuid::Uuid::now_v7().to_string();
-        let org_id = uuid::Uuid::now_v7().to_string();
-        sqlx::query(
-            "INSERT INTO users (id, email, password_hash, email_verified_at, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $4, $4)",
-        )
-        .bind(&user_id)
-        .bind(DEMO_EMAIL)
-        .bind(&hash)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("INSERT INTO organisations (id, name, created_at, updated_at) VALUES ($1, 'Demo MSP', $2, $2)")
-            .bind(&org_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("INSERT INTO memberships (org_id, user_id, role, created_at) VALUES ($1, $2, 'owner', $3)")
-            .bind(&org_id)
-            .bind(&user_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+        let user_id = crate::accounts::rows::insert_user(&mut tx, DEMO_EMAIL, &hash, true).await?;
+        crate::accounts::rows::insert_org_with_owner(&mut tx, "Demo MSP", &user_id).await?;
     }
     tx.commit().await?;
     println!("Demo account: {DEMO_EMAIL} / {password}  (demo mode: never use it in production)");

@@ -11,6 +11,7 @@ use app::roles::Role;
 use app::services::Caller;
 use sqlx::{Any, Row, Transaction};
 
+use crate::accounts::rows::insert_org_with_owner;
 use crate::accounts::service::{normalize_email, AccountDeps};
 use crate::audit;
 use crate::crypto::random_id;
@@ -246,6 +247,29 @@ impl OrgService {
     }
 }
 
+/// Write an audit entry for an action `caller` took, in `tx`.
+async fn record(
+    tx: &mut Transaction<'static, Any>,
+    org_id: Option<&str>,
+    caller: &Caller,
+    action: &str,
+    subject: &str,
+    detail: String,
+) -> Result<(), AppError> {
+    audit::record(
+        tx,
+        audit::Entry {
+            org_id,
+            actor_id: Some(&caller.user_id),
+            action,
+            subject,
+            detail,
+        },
+    )
+    .await
+    .map_err(store_failure)
+}
+
 fn escape_like(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
@@ -279,39 +303,19 @@ impl app::services::OrgService for OrgService {
 
     async fn create(&self, caller: &Caller, name: String) -> Result<OrgSummary, AppError> {
         let name = validate_org_name(&name)?;
-        let org_id = uuid::Uuid::now_v7().to_string();
-        let now = now_ms();
         let mut tx = self.begin().await?;
-        sqlx::query(
-            "INSERT INTO organisations (id, name, created_at, updated_at) VALUES ($1, $2, $3, $3)",
-        )
-        .bind(&org_id)
-        .bind(&name)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        sqlx::query(
-            "INSERT INTO memberships (org_id, user_id, role, created_at) VALUES ($1, $2, 'owner', $3)",
-        )
-        .bind(&org_id)
-        .bind(&caller.user_id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        audit::record(
+        let org_id = insert_org_with_owner(&mut tx, &name, &caller.user_id)
+            .await
+            .map_err(store_failure)?;
+        record(
             &mut tx,
-            audit::Entry {
-                org_id: Some(&org_id),
-                actor_id: Some(&caller.user_id),
-                action: "org.created",
-                subject: &name,
-                detail: String::new(),
-            },
+            Some(&org_id),
+            caller,
+            "org.created",
+            &name,
+            String::new(),
         )
-        .await
-        .map_err(store_failure)?;
+        .await?;
         self.commit(tx).await?;
         self.deps
             .sessions
@@ -336,18 +340,15 @@ impl app::services::OrgService for OrgService {
             .execute(&mut *tx)
             .await
             .map_err(db)?;
-        audit::record(
+        record(
             &mut tx,
-            audit::Entry {
-                org_id: Some(&org.id),
-                actor_id: Some(&caller.user_id),
-                action: "org.renamed",
-                subject: &name,
-                detail: format!("was {}", org.name),
-            },
+            Some(&org.id),
+            caller,
+            "org.renamed",
+            &name,
+            format!("was {}", org.name),
         )
-        .await
-        .map_err(store_failure)?;
+        .await?;
         self.commit(tx).await
     }
 
@@ -365,18 +366,15 @@ impl app::services::OrgService for OrgService {
             .execute(&mut *tx)
             .await
             .map_err(db)?;
-        audit::record(
+        record(
             &mut tx,
-            audit::Entry {
-                org_id: None,
-                actor_id: Some(&caller.user_id),
-                action: "org.deleted",
-                subject: &org.name,
-                detail: format!("id {}", org.id),
-            },
+            None,
+            caller,
+            "org.deleted",
+            &org.name,
+            format!("id {}", org.id),
         )
-        .await
-        .map_err(store_failure)?;
+        .await?;
         self.commit(tx).await
     }
 
@@ -432,18 +430,15 @@ impl app::services::OrgService for OrgService {
             .execute(&mut *tx)
             .await
             .map_err(db)?;
-        audit::record(
+        record(
             &mut tx,
-            audit::Entry {
-                org_id: Some(&org.id),
-                actor_id: Some(&caller.user_id),
-                action: "member.role_changed",
-                subject: &email,
-                detail: format!("{} -> {}", current.as_str(), role.as_str()),
-            },
+            Some(&org.id),
+            caller,
+            "member.role_changed",
+            &email,
+            format!("{} -> {}", current.as_str(), role.as_str()),
         )
-        .await
-        .map_err(store_failure)?;
+        .await?;
         self.commit(tx).await
     }
 
@@ -467,18 +462,15 @@ impl app::services::OrgService for OrgService {
             .execute(&mut *tx)
             .await
             .map_err(db)?;
-        audit::record(
+        record(
             &mut tx,
-            audit::Entry {
-                org_id: Some(&org.id),
-                actor_id: Some(&caller.user_id),
-                action: "member.removed",
-                subject: &email,
-                detail: format!("was {}", current.as_str()),
-            },
+            Some(&org.id),
+            caller,
+            "member.removed",
+            &email,
+            format!("was {}", current.as_str()),
         )
-        .await
-        .map_err(store_failure)?;
+        .await?;
         self.commit(tx).await
     }
 
@@ -497,18 +489,15 @@ impl app::services::OrgService for OrgService {
             .execute(&mut *tx)
             .await
             .map_err(db)?;
-        audit::record(
+        record(
             &mut tx,
-            audit::Entry {
-                org_id: Some(&org.id),
-                actor_id: Some(&caller.user_id),
-                action: "member.left",
-                subject: &caller.email,
-                detail: String::new(),
-            },
+            Some(&org.id),
+            caller,
+            "member.left",
+            &caller.email,
+            String::new(),
         )
-        .await
-        .map_err(store_failure)?;
+        .await?;
         self.commit(tx).await
     }
 
@@ -565,18 +554,15 @@ impl app::services::OrgService for OrgService {
         .execute(&mut *tx)
         .await
         .map_err(db)?;
-        audit::record(
+        record(
             &mut tx,
-            audit::Entry {
-                org_id: Some(&org.id),
-                actor_id: Some(&caller.user_id),
-                action: "member.invited",
-                subject: &email,
-                detail: format!("role {}", role.as_str()),
-            },
+            Some(&org.id),
+            caller,
+            "member.invited",
+            &email,
+            format!("role {}", role.as_str()),
         )
-        .await
-        .map_err(store_failure)?;
+        .await?;
         MailJob::Invitation {
             invitation_id: id.clone(),
         }
@@ -639,18 +625,15 @@ impl app::services::OrgService for OrgService {
         let Some((email,)) = row else {
             return Err(AppError::NotFound("That invitation".to_owned()));
         };
-        audit::record(
+        record(
             &mut tx,
-            audit::Entry {
-                org_id: Some(&org.id),
-                actor_id: Some(&caller.user_id),
-                action: "member.invitation_revoked",
-                subject: &email,
-                detail: String::new(),
-            },
+            Some(&org.id),
+            caller,
+            "member.invitation_revoked",
+            &email,
+            String::new(),
         )
-        .await
-        .map_err(store_failure)?;
+        .await?;
         self.commit(tx).await
     }
 

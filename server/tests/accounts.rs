@@ -799,6 +799,72 @@ async fn organisations_are_isolated_from_each_other(db: &TestDbRef) {
     env.server.stop().await.unwrap();
 }
 
+async fn an_existing_account_accepts_an_invitation_and_switches_organisations(db: &TestDbRef) {
+    let env = start(db).await;
+    let alice = env.member("alice@example.com", "Alpha").await;
+    let bob = env.member("bob@example.com", "Bravo").await;
+    let (status, _) = alice
+        .call(
+            "orgs/invite",
+            &[("email", "bob@example.com"), ("role", "operator")],
+        )
+        .await;
+    assert_eq!(status, 200);
+    let token = token_in(&env.mail("bob@example.com", "invit").await, "/invite");
+    let (_, preview) = bob
+        .call("orgs/invitation-preview", &[("token", &token)])
+        .await;
+    assert_eq!(preview["account_exists"], true);
+    assert_eq!(preview["signed_in_as"], "bob@example.com");
+    // Registering again through the link is refused: the account exists.
+    let anonymous = Api::new(&env.server);
+    let (status, _) = anonymous
+        .call(
+            "auth/register",
+            &[
+                ("email", "bob@example.com"),
+                ("password", PASSWORD),
+                ("org_name", ""),
+                ("invitation", &token),
+            ],
+        )
+        .await;
+    assert_eq!(status, 409);
+    let (status, body) = bob
+        .call("orgs/accept-invitation", &[("token", &token)])
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["name"], "Alpha");
+    let me_now = me(&bob).await;
+    assert_eq!(me_now["orgs"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        me_now["current"]["name"], "Alpha",
+        "accepting switches to the new organisation"
+    );
+    assert_eq!(me_now["current"]["role"], "operator");
+    // Single use.
+    let (status, _) = bob
+        .call("orgs/accept-invitation", &[("token", &token)])
+        .await;
+    assert_eq!(status, 409);
+    // Switch back: every page and call is now scoped to Bravo.
+    let bravo = me_now["orgs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == "Bravo")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, _) = bob.call("orgs/switch", &[("org_id", &bravo)]).await;
+    assert_eq!(status, 200);
+    assert_eq!(me(&bob).await["current"]["role"], "owner");
+    let emails: Vec<String> = member_ids(&bob).await.into_iter().map(|m| m.0).collect();
+    assert_eq!(emails, vec!["bob@example.com".to_owned()]);
+    env.server.stop().await.unwrap();
+}
+
 async fn cross_site_writes_are_refused(db: &TestDbRef) {
     let env = start(db).await;
     let alice = env.member("alice@example.com", "Alpha").await;
@@ -830,6 +896,7 @@ async fn cross_site_writes_are_refused(db: &TestDbRef) {
 
 on_both_engines!(
     sign_up_verify_and_sign_in_with_mail_over_smtp,
+    an_existing_account_accepts_an_invitation_and_switches_organisations,
     roles_decide_who_may_change_what,
     organisations_are_isolated_from_each_other,
 );

@@ -254,3 +254,48 @@ fn serve_creates_the_database_and_stops_cleanly_on_sigterm() {
         "{stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_lists_and_retries_failed_jobs() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(mudmap(dir.path(), &["migrate"], &[]).status.success());
+    let url = mudmap::config::DatabaseUrl::new(format!(
+        "sqlite://{}",
+        dir.path().join("data/mudmap.db").display()
+    ));
+    let store = mudmap::store::Store::connect(&url, &mudmap::config::DatabaseSettings::default())
+        .await
+        .unwrap();
+    let queue = mudmap::jobs::Queue::new(store.clone());
+    let job = mudmap::jobs::NewJob::new("mail", &serde_json::json!({"mail": "welcome"}));
+    let mudmap::jobs::Enqueued::New(id) = queue.enqueue_now(job).await.unwrap() else {
+        panic!("not enqueued");
+    };
+    sqlx::query(
+        "UPDATE jobs SET state = 'failed', attempts = 8, last_error = 'SMTP said no' WHERE id = $1",
+    )
+    .bind(&id)
+    .execute(store.pool())
+    .await
+    .unwrap();
+
+    let listed = mudmap(dir.path(), &["jobs", "list", "--state", "failed"], &[]);
+    assert!(listed.status.success(), "{}", text(&listed.stderr));
+    let line: serde_json::Value = serde_json::from_str(text(&listed.stdout).trim()).unwrap();
+    assert_eq!(line["id"], id.as_str());
+    assert_eq!(line["last_error"], "SMTP said no");
+
+    let retried = mudmap(dir.path(), &["jobs", "retry", &id], &[]);
+    assert!(retried.status.success(), "{}", text(&retried.stderr));
+    let state: (String, i64) = sqlx::query_as("SELECT state, attempts FROM jobs WHERE id = $1")
+        .bind(&id)
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(state, ("queued".to_owned(), 0));
+    let again = mudmap(dir.path(), &["jobs", "retry", &id], &[]);
+    assert_one_line_error(&again, "no failed job");
+    let bad = mudmap(dir.path(), &["jobs", "list", "--state", "broken"], &[]);
+    assert_one_line_error(&bad, "use queued, running, done or failed");
+    store.close().await;
+}

@@ -91,14 +91,19 @@ async fn signed_in_server() -> (TestServer, tempfile::TempDir, support::Api) {
         .unwrap();
     store.migrate().await.unwrap();
     let password = mudmap::config::Secret::new("demo-password-for-tests");
-    mudmap::demo::ensure_account(&store, Some(&password)).await.unwrap();
+    mudmap::demo::ensure_account(&store, Some(&password))
+        .await
+        .unwrap();
     store.close().await;
     let server = TestServer::start(settings).await;
     let api = support::Api::new(&server);
     let (status, body) = api
         .call(
             "auth/login",
-            &[("email", mudmap::demo::DEMO_EMAIL), ("password", "demo-password-for-tests")],
+            &[
+                ("email", mudmap::demo::DEMO_EMAIL),
+                ("password", "demo-password-for-tests"),
+            ],
         )
         .await;
     assert_eq!(status, 200, "{body}");
@@ -118,7 +123,10 @@ async fn signed_out_pages_redirect_to_sign_in_and_the_sign_in_page_renders() {
     assert_eq!(response.status(), 200);
     let html = response.text().await.unwrap();
     assert!(html.contains("<title>Sign in · Mudmap</title>"), "{html}");
-    assert!(!html.contains("aria-label=\"Main\""), "no navigation when signed out");
+    assert!(
+        !html.contains("aria-label=\"Main\""),
+        "no navigation when signed out"
+    );
     server.stop().await.unwrap();
 }
 

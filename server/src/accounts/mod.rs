@@ -4,6 +4,7 @@
 //! HTTP: [`password`] (policy and argon2id hashing) and [`totp`] (authenticator and recovery codes).
 
 pub mod password;
+pub mod rows;
 pub mod service;
 pub mod sessions;
 pub mod throttle;

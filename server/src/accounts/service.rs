@@ -13,7 +13,7 @@ use sqlx::Row;
 
 use super::sessions::{self, Sessions};
 use super::throttle::{Key, Throttle};
-use super::{password, totp};
+use super::{password, rows, totp};
 use crate::audit;
 use crate::crypto::{random_id, Sealer, TokenMinter};
 use crate::jobs::Queue;
@@ -133,13 +133,6 @@ fn bad_link() -> AppError {
         "This link is not valid. Copy the whole link from the mail, or ask for a new one."
             .to_owned(),
     )
-}
-
-fn unique_violation(error: &StoreError) -> bool {
-    match error {
-        StoreError::Query(sqlx::Error::Database(db)) => db.is_unique_violation(),
-        _ => false,
-    }
 }
 
 impl AccountService {
@@ -358,42 +351,20 @@ impl app::services::AccountService for AccountService {
         let hash = password::hash_blocking(password)
             .await
             .map_err(|e| AppError::Internal(format!("hash-{e}")))?;
-        let user_id = uuid::Uuid::now_v7().to_string();
-        let org_id = uuid::Uuid::now_v7().to_string();
         let token_id = random_id();
         let now = now_ms();
         let mut tx = self.store().begin().await.map_err(store_failure)?;
-        let inserted = sqlx::query(
-            "INSERT INTO users (id, email, password_hash, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)",
-        )
-        .bind(&user_id)
-        .bind(&email)
-        .bind(&hash)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(StoreError::from);
-        if let Err(error) = inserted {
-            if unique_violation(&error) {
+        let user_id = match rows::insert_user(&mut tx, &email, &hash, false).await {
+            Ok(id) => id,
+            Err(e) if rows::is_unique_violation(&e) => {
                 return Err(AppError::Conflict(format!(
                     "An account for {email} exists already. Sign in, or reset your password."
                 )));
             }
-            return Err(store_failure(error));
-        }
+            Err(e) => return Err(store_failure(e)),
+        };
         let steps = async {
-            sqlx::query("INSERT INTO organisations (id, name, created_at, updated_at) VALUES ($1, $2, $3, $3)")
-                .bind(&org_id)
-                .bind(&org_name)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("INSERT INTO memberships (org_id, user_id, role, created_at) VALUES ($1, $2, 'owner', $3)")
-                .bind(&org_id)
-                .bind(&user_id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+            let org_id = rows::insert_org_with_owner(&mut tx, &org_name, &user_id).await?;
             sqlx::query(
                 "INSERT INTO email_tokens (id, purpose, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
             )
@@ -420,9 +391,9 @@ impl app::services::AccountService for AccountService {
             }
             .enqueue(&self.deps.queue, &mut tx, None)
             .await?;
-            Ok::<_, StoreError>(())
+            Ok::<_, StoreError>(org_id)
         };
-        steps.await.map_err(store_failure)?;
+        let org_id = steps.await.map_err(store_failure)?;
         self.deps.queue.commit(tx).await.map_err(store_failure)?;
         tracing::info!(user.id = %user_id, org.id = %org_id, "account registered");
         Ok((Registered::VerificationSent { email }, None))
@@ -861,27 +832,16 @@ impl AccountService {
         let hash = password::hash_blocking(password)
             .await
             .map_err(|e| AppError::Internal(format!("hash-{e}")))?;
-        let user_id = uuid::Uuid::now_v7().to_string();
-        let now = now_ms();
         let mut tx = self.store().begin().await.map_err(store_failure)?;
-        let inserted = sqlx::query(
-            "INSERT INTO users (id, email, password_hash, email_verified_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $4, $4)",
-        )
-        .bind(&user_id)
-        .bind(&email)
-        .bind(&hash)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(StoreError::from);
-        if let Err(error) = inserted {
-            if unique_violation(&error) {
+        let user_id = match rows::insert_user(&mut tx, &email, &hash, true).await {
+            Ok(id) => id,
+            Err(e) if rows::is_unique_violation(&e) => {
                 return Err(AppError::Conflict(format!(
                     "An account for {email} exists already. Sign in to accept the invitation."
                 )));
             }
-            return Err(store_failure(error));
-        }
+            Err(e) => return Err(store_failure(e)),
+        };
         crate::orgs::join(&self.deps, &mut tx, &invitation, &user_id).await?;
         self.deps.queue.commit(tx).await.map_err(store_failure)?;
         tracing::info!(user.id = %user_id, org.id = %invitation.org_id, "account registered through an invitation");
