@@ -4,7 +4,7 @@
 # binary: tools come from crates.io, npm and Debian's packages (see docs/decisions/0001).
 #
 #   scripts/tools.sh build   rustup wasm32 target, wasm-bindgen CLI (= the crate's version), npm tools
-#   scripts/tools.sh test    the above, plus rustfmt/clippy, cargo-nextest, Chromium, OpenSSH server
+#   scripts/tools.sh test    the above, plus rustfmt/clippy, cargo-nextest, Chromium, OpenSSH server, PHP
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-build}
@@ -71,4 +71,11 @@ fi
 if [ ! -x /usr/sbin/sshd ]; then
   say "installing openssh-server from Debian's packages"
   apt_install openssh-server
+fi
+
+# The PHP agent for pfSense is tested under that OpenSSH server with Debian's PHP (stub pfSense
+# root in server/tests/fixtures/pfsense-root).
+if ! command -v php >/dev/null 2>&1 || ! php -m 2>/dev/null | grep -qi '^xml$'; then
+  say "installing php-cli and php-xml from Debian's packages"
+  apt_install php-cli php-xml
 fi

@@ -45,9 +45,63 @@ enum Mode {
     /// Opened, no exec yet.
     Idle,
     /// Resident agent: answers every line until the client closes.
-    Serve(Vec<u8>),
+    Serve(Lines),
     /// One request, one response, then exit.
-    Call(Vec<u8>),
+    Call(Lines),
+}
+
+/// Input not yet answered. `scanned` bytes are known to hold no newline, so each chunk is
+/// searched once (a 16 MiB line costs linear time, not quadratic); a line over
+/// [`MAX_FRAME`] is answered `frame_too_large` once and its remainder skipped, as the real
+/// agent does.
+#[derive(Debug, Default)]
+struct Lines {
+    buf: Vec<u8>,
+    scanned: usize,
+    skipping: bool,
+}
+
+/// What the next step of a [`Lines`] buffer is.
+enum Next {
+    Line(Vec<u8>),
+    TooLarge,
+    Wait,
+}
+
+impl Lines {
+    fn next(&mut self) -> Next {
+        loop {
+            match self.buf[self.scanned..].iter().position(|b| *b == b'\n') {
+                Some(rel) => {
+                    let end = self.scanned + rel;
+                    let line: Vec<u8> = self.buf.drain(..=end).collect();
+                    self.scanned = 0;
+                    if std::mem::take(&mut self.skipping) {
+                        continue;
+                    }
+                    if end > MAX_FRAME {
+                        return Next::TooLarge;
+                    }
+                    return Next::Line(line);
+                }
+                None => {
+                    if self.skipping {
+                        self.buf.clear();
+                        self.scanned = 0;
+                        return Next::Wait;
+                    }
+                    self.scanned = self.buf.len();
+                    if self.buf.len() > MAX_FRAME {
+                        self.buf.clear();
+                        self.scanned = 0;
+                        self.skipping = true;
+                        return Next::TooLarge;
+                    }
+                    return Next::Wait;
+                }
+            }
+        }
+    }
 }
 
 pub struct DeviceSession {
@@ -98,26 +152,24 @@ impl DeviceSession {
             Mode::Idle => return Ok(false),
         };
         let mut answered = false;
-        while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = buf.drain(..=pos).collect();
-            let response = match device.model.lock() {
-                Ok(model) => handle_line(&model, &line[..line.len() - 1]),
-                Err(_) => continue,
+        loop {
+            let response = match buf.next() {
+                Next::Wait => break,
+                Next::TooLarge => crate::agent::protocol::Response::failure(
+                    None,
+                    crate::agent::protocol::ErrorCode::FrameTooLarge,
+                    "message exceeds 16 MiB",
+                ),
+                Next::Line(line) => match device.model.lock() {
+                    Ok(model) => handle_line(&model, &line[..line.len() - 1]),
+                    Err(_) => continue,
+                },
             };
             session.data(channel, response.to_frame())?;
             answered = true;
             if one_shot {
                 break;
             }
-        }
-        if buf.len() > MAX_FRAME {
-            buf.clear();
-            let response = crate::agent::protocol::Response::failure(
-                None,
-                crate::agent::protocol::ErrorCode::FrameTooLarge,
-                "message exceeds 16 MiB",
-            );
-            session.data(channel, response.to_frame())?;
         }
         Ok(one_shot && answered)
     }
@@ -212,9 +264,9 @@ impl russh::server::Handler for DeviceSession {
             // Forced command: whatever the service account asks for, it gets the agent.
             (Some(Principal::Service), _) | (Some(Principal::Admin), true) => {
                 if command.ends_with("call") {
-                    Mode::Call(Vec::new())
+                    Mode::Call(Lines::default())
                 } else {
-                    Mode::Serve(Vec::new())
+                    Mode::Serve(Lines::default())
                 }
             }
             (Some(Principal::Admin), false) => {
@@ -234,8 +286,10 @@ impl russh::server::Handler for DeviceSession {
         data: &[u8],
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        if let Some(Mode::Serve(buf) | Mode::Call(buf)) = self.channels.get_mut(&channel) {
-            buf.extend_from_slice(data);
+        if let Some(Mode::Serve(lines) | Mode::Call(lines)) = self.channels.get_mut(&channel) {
+            if !lines.skipping || data.contains(&b'\n') {
+                lines.buf.extend_from_slice(data);
+            }
         }
         if self.drain_lines(channel, session)? {
             self.finish(channel, 0, session)?;

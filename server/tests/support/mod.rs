@@ -5,6 +5,8 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 
+pub mod sshd;
+
 use futures::FutureExt;
 use mudmap::config::{DatabaseUrl, Settings};
 use sqlx::Executor;

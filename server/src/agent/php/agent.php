@@ -1,0 +1,885 @@
+<?php
+/*
+ * Mudmap agent for pfSense, protocol version 1
+ * ============================================
+ *
+ * What it is
+ *   The on-device end of Mudmap's agent protocol (docs/agent-protocol.md). The Mudmap server starts
+ *   it over an SSH exec channel and exchanges newline-delimited JSON with it. It reads the firewall
+ *   through pfSense's own PHP API in /etc/inc (config.inc, pfsense-utils.inc, gwlb.inc,
+ *   service-utils.inc), so it reports what the pfSense GUI shows. Protocol 1 is read-only: the
+ *   methods are `hello`, `status` and `config.get`, exactly those of the device simulator
+ *   (server/src/sim/agent.rs). Write methods belong to later protocol versions.
+ *
+ * How it is invoked (pfSense CE 2.6+ and Plus; started as the Mudmap service account)
+ *   /usr/local/bin/php /usr/local/share/mudmap/agent.php serve   answer requests until stdin closes
+ *   /usr/local/bin/php /usr/local/share/mudmap/agent.php call    answer exactly one request, exit
+ *   Requests are answered one at a time, in the order they arrive.
+ *
+ * PHP version
+ *   pfSense CE 2.6 runs PHP 7.4 (2.7 runs 8.1/8.2, Plus 8.x). This file therefore uses no syntax or
+ *   function newer than PHP 7.4: no match, union or mixed types, constructor promotion, readonly,
+ *   first-class callables, str_contains() and the like.
+ *
+ * Exit status
+ *   0  end of input (serve), or the response was written (call)
+ *   2  call: the input was not a request (malformed or oversized line, or no complete line)
+ *   3  the agent cannot start: bad arguments, or the pfSense PHP environment is missing or broken
+ *   1  pfSense code ended the process (exit() or a fatal PHP error) while a request was being
+ *      handled; that request was answered with `internal` first. (Not listed in the protocol doc.)
+ *
+ * Output discipline
+ *   stdout carries whole protocol lines only, written with fwrite(STDOUT). Whatever else PHP or
+ *   pfSense code prints (echo, warnings, notices, fatal errors) is diverted to stderr, which the
+ *   server logs as diagnostics.
+ *
+ * MUDMAP_AGENT_ROOT
+ *   A test hook. When set, every absolute path the agent uses (/etc/inc, /cf/conf/config.xml and the
+ *   root file system for the disk figures) is taken under that directory, so the tests can run the
+ *   agent against a stub pfSense tree (server/tests/fixtures/pfsense-root). On a firewall it is
+ *   unset (sshd passes no such variable to the forced command) and the paths are the real ones.
+ */
+
+namespace Mudmap\Agent;
+
+const AGENT_VERSION = '1.0.0';
+const PROTOCOL_VERSION = 1;
+/** Method name => the function in this file that answers it; the names are hello's capabilities. */
+const METHODS = ['hello' => 'hello', 'status' => 'status', 'config.get' => 'config_get'];
+
+/** Largest request or response line in bytes, newline excluded (16 MiB). */
+const MAX_FRAME = 16 * 1024 * 1024;
+/** Bytes taken from stdin per read; longer lines are assembled from several reads. */
+const READ_CHUNK = 65536;
+
+/** The file whose exact bytes `config.get` returns and whose SHA-256 is the config hash. */
+const CONFIG_XML = '/cf/conf/config.xml';
+/** pfSense's PHP library. config.inc is required; the others only feed `status`. */
+const PFSENSE_INC = '/etc/inc';
+const STATUS_INCLUDES = ['interfaces.inc', 'pfsense-utils.inc', 'gwlb.inc', 'service-utils.inc'];
+
+/** CPU usage is measured over the time since the previous `status` on this process when that is
+ *  at least CPU_MIN_WINDOW seconds, otherwise over a fresh sample of CPU_SAMPLE_USEC. */
+const CPU_MIN_WINDOW = 1.0;
+const CPU_SAMPLE_USEC = 250000;
+
+const JSON_FLAGS = JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE | JSON_PRESERVE_ZERO_FRACTION
+    | JSON_INVALID_UTF8_SUBSTITUTE;
+
+const EXIT_OK = 0;
+const EXIT_DIED = 1;
+const EXIT_BAD_INPUT = 2;
+const EXIT_CANNOT_START = 3;
+
+/** Process-wide state, including what the shutdown handler needs when PHP stops early. */
+final class Runtime
+{
+    /** '' on a firewall; the MUDMAP_AGENT_ROOT directory in tests. */
+    public static string $root = '';
+    /** 'serve' or 'call'; kept here because pfSense's includes share the global variables. */
+    public static string $mode = '';
+    /** Set once the pfSense environment is loaded. */
+    public static bool $started = false;
+    /** [id token, method] of the request being handled, if any. */
+    public static ?array $current = null;
+    /** Set when the agent exits on its own terms. */
+    public static bool $finished = false;
+}
+
+/** A request that failed with a protocol error code. */
+final class Failure extends \RuntimeException
+{
+    /** @var string */
+    public $errorCode;
+
+    public function __construct(string $errorCode, string $message)
+    {
+        parent::__construct($message);
+        $this->errorCode = $errorCode;
+    }
+}
+
+/** A line that is not a valid request; `id` is what could be salvaged from it. */
+final class BadRequest extends \RuntimeException
+{
+    /** @var string|null */
+    public $id;
+
+    public function __construct(?string $id, string $message)
+    {
+        parent::__construct("not a valid request: {$message}");
+        $this->id = $id;
+    }
+}
+
+/** A request as the server's `Request` type defines it; `id` is kept as its JSON integer token. */
+final class Request
+{
+    /** @var string */
+    public $id;
+    /** @var int */
+    public $v;
+    /** @var string */
+    public $method;
+    /** @var mixed decoded JSON: objects as stdClass */
+    public $params;
+
+    public function __construct(string $id, int $v, string $method, $params)
+    {
+        $this->id = $id;
+        $this->v = $v;
+        $this->method = $method;
+        $this->params = $params;
+    }
+}
+
+/** Splits stdin into lines, enforcing MAX_FRAME. */
+final class LineReader
+{
+    /** True while skipping the rest of a line already answered with `frame_too_large`. */
+    private bool $discarding = false;
+
+    /** @var resource */
+    private $stream;
+
+    /** @param resource $stream */
+    public function __construct($stream)
+    {
+        $this->stream = $stream;
+    }
+
+    /**
+     * The next line without its newline; false as soon as a line grows past MAX_FRAME (the rest of
+     * it is skipped); null at end of input. A final line without a newline is not a message: it is
+     * dropped with a diagnostic.
+     *
+     * @return string|false|null
+     */
+    public function next()
+    {
+        $line = '';
+        while (($chunk = fgets($this->stream, READ_CHUNK)) !== false) {
+            $complete = substr($chunk, -1) === "\n";
+            if ($this->discarding) {
+                $this->discarding = !$complete;
+                continue;
+            }
+            $line .= $chunk;
+            if ($complete) {
+                return strlen($line) - 1 > MAX_FRAME ? false : substr($line, 0, -1);
+            }
+            if (strlen($line) > MAX_FRAME) {
+                $this->discarding = true;
+                return false;
+            }
+        }
+        if ($line !== '') {
+            diag('input ended in the middle of a line; that partial line was dropped');
+        }
+        return null;
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Process set-up, output and diagnostics
+ * ------------------------------------------------------------------------------------------- */
+
+function set_up_process(): void
+{
+    ini_set('display_errors', 'stderr');
+    ini_set('html_errors', '0');
+    // Floats in JSON as they are (12.5, not 12.4999999999999996).
+    ini_set('serialize_precision', '-1');
+    set_error_handler(__NAMESPACE__ . '\\report_php_error');
+    // Everything printed through PHP's output layer (echo, print, die("...")) goes to stderr. The
+    // buffer cannot be removed by pfSense code; protocol lines bypass it via fwrite(STDOUT).
+    ob_start(
+        static function (string $buffer): string {
+            if ($buffer !== '') {
+                @fwrite(STDERR, $buffer);
+            }
+            return '';
+        },
+        1,
+        PHP_OUTPUT_HANDLER_CLEANABLE | PHP_OUTPUT_HANDLER_FLUSHABLE
+    );
+    register_shutdown_function(__NAMESPACE__ . '\\on_shutdown');
+}
+
+/** PHP warnings and notices go to stderr, each distinct one once per process. */
+function report_php_error(int $level, string $message, string $file = '', int $line = 0): bool
+{
+    static $seen = [];
+    if ((error_reporting() & $level) === 0) {
+        return true; // silenced with @ by the caller
+    }
+    $key = "{$level}:{$file}:{$line}";
+    if (!isset($seen[$key])) {
+        $seen[$key] = true;
+        diag("PHP error {$level}: {$message} at {$file}:{$line}");
+    }
+    return true;
+}
+
+function diag(string $message): void
+{
+    @fwrite(STDERR, "mudmap-agent: {$message}\n");
+}
+
+function diag_once(string $message): void
+{
+    static $said = [];
+    if (!isset($said[$message])) {
+        $said[$message] = true;
+        diag($message);
+    }
+}
+
+/** Runs last, also after exit() or a fatal error inside pfSense code. */
+function on_shutdown(): void
+{
+    if (Runtime::$finished) {
+        return;
+    }
+    $error = error_get_last();
+    $why = $error === null ? 'exit() was called' : "{$error['message']} at {$error['file']}:{$error['line']}";
+    if (!Runtime::$started) {
+        diag("cannot start: loading the pfSense PHP environment stopped the process ({$why})");
+        exit(EXIT_CANNOT_START);
+    }
+    if (Runtime::$current !== null) {
+        [$id, $method] = Runtime::$current;
+        write_line(failure_line($id, 'internal', "the agent stopped while handling {$method}: {$why}"));
+        diag("stopped while handling {$method}: {$why}");
+        exit(EXIT_DIED);
+    }
+}
+
+function finish(int $status): void
+{
+    Runtime::$finished = true;
+    exit($status);
+}
+
+function cannot_start(string $why): void
+{
+    diag("cannot start: {$why}");
+    finish(EXIT_CANNOT_START);
+}
+
+/** Write one whole line to stdout; false when stdout is gone. */
+function write_line(string $line): bool
+{
+    for ($written = 0, $length = strlen($line); $written < $length; $written += $n) {
+        $n = @fwrite(STDOUT, $written === 0 ? $line : substr($line, $written));
+        if ($n === false || $n === 0) {
+            return false;
+        }
+    }
+    return fflush(STDOUT);
+}
+
+/** A response line. `$id` is the request id as a JSON integer token, or null. */
+function response_line(?string $id, array $body): string
+{
+    $json = json_encode($body, JSON_FLAGS);
+    if ($json === false) {
+        return failure_line($id, 'internal', 'the response could not be encoded: ' . json_last_error_msg());
+    }
+    // The id is spliced in as a token so ids above PHP_INT_MAX survive unchanged.
+    $line = '{"id":' . ($id ?? 'null') . ',' . substr($json, 1) . "\n";
+    if (strlen($line) - 1 > MAX_FRAME) {
+        return failure_line(
+            $id,
+            'frame_too_large',
+            sprintf('the response would be %d bytes, over the 16 MiB limit', strlen($line) - 1)
+        );
+    }
+    return $line;
+}
+
+function success_line(string $id, array $result): string
+{
+    return response_line($id, ['ok' => true, 'result' => $result]);
+}
+
+function failure_line(?string $id, string $code, string $message): string
+{
+    return response_line($id, ['ok' => false, 'error' => ['code' => $code, 'message' => $message]]);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Modes and requests
+ * ------------------------------------------------------------------------------------------- */
+
+/** @param resource $input */
+function serve($input): int
+{
+    $reader = new LineReader($input);
+    while (($line = $reader->next()) !== null) {
+        $response = $line === false ? too_large_line() : handle_line($line)[0];
+        if (!write_line($response)) {
+            diag('stdout is closed; stopping');
+            break;
+        }
+    }
+    return EXIT_OK;
+}
+
+/** @param resource $input */
+function call($input): int
+{
+    $line = (new LineReader($input))->next();
+    if ($line === null) {
+        diag('call: the input ended before a complete request line');
+        return EXIT_BAD_INPUT;
+    }
+    [$response, $was_request] = $line === false ? [too_large_line(), false] : handle_line($line);
+    write_line($response);
+    return $was_request ? EXIT_OK : EXIT_BAD_INPUT;
+}
+
+function too_large_line(): string
+{
+    return failure_line(null, 'frame_too_large', 'the request line exceeds 16 MiB and was dropped');
+}
+
+/** @return array{0: string, 1: bool} the response line, and whether the line was a valid request */
+function handle_line(string $line): array
+{
+    try {
+        $request = parse_request($line);
+    } catch (BadRequest $e) {
+        return [failure_line($e->id, 'bad_request', $e->getMessage()), false];
+    }
+    return [dispatch($request), true];
+}
+
+/** Validates a line the way the server's serde types do: `v` u32, `id` u64, `method` string. */
+function parse_request(string $line): Request
+{
+    $data = json_decode($line, false, 512, JSON_BIGINT_AS_STRING);
+    if (json_last_error() !== JSON_ERROR_NONE) {
+        throw new BadRequest(null, json_last_error_msg());
+    }
+    if (!$data instanceof \stdClass) {
+        throw new BadRequest(null, 'expected a JSON object');
+    }
+    $id = property_exists($data, 'id') ? u64_token($data->id, $line) : null;
+    foreach (['v', 'id', 'method'] as $field) {
+        if (!property_exists($data, $field)) {
+            throw new BadRequest($id, "missing field `{$field}`");
+        }
+    }
+    if ($id === null) {
+        throw new BadRequest(null, '`id` must be an unsigned 64-bit integer');
+    }
+    if (!is_int($data->v) || $data->v < 0 || $data->v > 0xFFFFFFFF) {
+        throw new BadRequest($id, '`v` must be an unsigned 32-bit integer');
+    }
+    if (!is_string($data->method)) {
+        throw new BadRequest($id, '`method` must be a string');
+    }
+    return new Request($id, $data->v, $data->method, $data->params ?? null);
+}
+
+/**
+ * The JSON token of an unsigned 64-bit integer, or null when the value is not one.
+ *
+ * @param mixed $value
+ */
+function u64_token($value, string $line): ?string
+{
+    if (is_int($value)) {
+        return $value >= 0 ? (string) $value : null;
+    }
+    // Integers above PHP_INT_MAX were decoded as digit strings. A JSON string of digits looks the
+    // same, so decode once more without JSON_BIGINT_AS_STRING: a number then comes back as a float.
+    if (is_string($value) && preg_match('/^[1-9][0-9]{18,19}$/', $value) === 1
+        && (strlen($value) === 19 || strcmp($value, '18446744073709551615') <= 0)) {
+        $plain = json_decode($line);
+        if ($plain instanceof \stdClass && is_float($plain->id ?? null)) {
+            return $value;
+        }
+    }
+    return null;
+}
+
+function dispatch(Request $request): string
+{
+    if ($request->v !== PROTOCOL_VERSION) {
+        return failure_line(
+            $request->id,
+            'unsupported_version',
+            sprintf('this agent speaks protocol %d, not %d', PROTOCOL_VERSION, $request->v)
+        );
+    }
+    if (!isset(METHODS[$request->method])) {
+        return failure_line(
+            $request->id,
+            'unknown_method',
+            sprintf(
+                'unknown method %s; this agent implements %s',
+                json_encode($request->method, JSON_FLAGS),
+                implode(', ', array_keys(METHODS))
+            )
+        );
+    }
+    Runtime::$current = [$request->id, $request->method];
+    try {
+        $method = __NAMESPACE__ . '\\' . METHODS[$request->method];
+        return success_line($request->id, $method($request->params));
+    } catch (Failure $e) {
+        return failure_line($request->id, $e->errorCode, $e->getMessage());
+    } catch (\Throwable $e) {
+        diag("{$request->method} failed: {$e}");
+        return failure_line($request->id, 'internal', "{$request->method} failed: {$e->getMessage()}");
+    } finally {
+        Runtime::$current = null;
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Methods
+ * ------------------------------------------------------------------------------------------- */
+
+/** @param mixed $params */
+function hello($params): array
+{
+    // As the simulator: `protocols` defaults to [1]; entries that are not u64 are ignored.
+    $offered = [PROTOCOL_VERSION];
+    if ($params instanceof \stdClass && is_array($params->protocols ?? null)) {
+        $offered = array_values(array_filter($params->protocols, function ($p) {
+            return is_int($p) && $p >= 0;
+        }));
+    }
+    if (!in_array(PROTOCOL_VERSION, $offered, true)) {
+        throw new Failure('unsupported_version', sprintf(
+            'client offers protocols %s; this agent speaks %d',
+            json_encode($offered),
+            PROTOCOL_VERSION
+        ));
+    }
+    refresh_config();
+    $hostname = (string) cfg('system/hostname', '');
+    $domain = (string) cfg('system/domain', '');
+    $version = product_version();
+    return [
+        'agent_version' => AGENT_VERSION,
+        'protocol' => PROTOCOL_VERSION,
+        'hostname' => $domain === '' ? $hostname : "{$hostname}.{$domain}",
+        'pfsense' => ['version' => $version, 'edition' => edition($version)],
+        'platform' => 'pfSense',
+        'capabilities' => array_keys(METHODS),
+    ];
+}
+
+/** @param mixed $params ignored */
+function status($params): array
+{
+    $hash = config_hash(read_config_xml());
+    refresh_config();
+    $sysctl = sysctls([
+        'kern.boottime', 'kern.cp_time', 'kern.smp.cpus', 'hw.ncpu', 'hw.pagesize',
+        'vm.stats.vm.v_page_count', 'vm.stats.vm.v_inactive_count',
+        'vm.stats.vm.v_laundry_count', 'vm.stats.vm.v_free_count',
+    ]);
+    return [
+        'uptime_secs' => uptime_secs($sysctl),
+        'cpu' => [
+            'usage_pct' => cpu_usage_pct((string) ($sysctl['kern.cp_time'] ?? '')),
+            'load' => load_average(),
+            'cores' => (int) ($sysctl['kern.smp.cpus'] ?? 0) ?: (int) ($sysctl['hw.ncpu'] ?? 0),
+        ],
+        'memory' => memory($sysctl),
+        'disks' => degrade('disks'),
+        'interfaces' => degrade('interfaces'),
+        'gateways' => degrade('gateways'),
+        'services' => degrade('services'),
+        'config_hash' => $hash,
+    ];
+}
+
+/** @param mixed $params ignored */
+function config_get($params): array
+{
+    $xml = read_config_xml();
+    if (preg_match('//u', $xml) !== 1) {
+        throw new Failure('internal', 'config.xml is not valid UTF-8, so it cannot be sent as JSON text');
+    }
+    return ['hash' => config_hash($xml), 'xml' => $xml];
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * pfSense access
+ * ------------------------------------------------------------------------------------------- */
+
+/** A path on the device (under MUDMAP_AGENT_ROOT in tests). */
+function path(string $absolute): string
+{
+    return Runtime::$root . $absolute;
+}
+
+function read_config_xml(): string
+{
+    $file = path(CONFIG_XML);
+    $xml = @file_get_contents($file);
+    if ($xml === false) {
+        throw new Failure('internal', "cannot read {$file}");
+    }
+    return $xml;
+}
+
+/** `sha256:` and the hex SHA-256 of the exact bytes, as the simulator's config_hash(). */
+function config_hash(string $xml): string
+{
+    return 'sha256:' . hash('sha256', $xml);
+}
+
+/**
+ * Re-read pfSense's parsed configuration, so a long-lived serve process sees changes made since it
+ * started. This goes through pfSense's cache (/tmp/config.cache), which write_config() renews, so
+ * the agent sees what the GUI sees.
+ */
+function refresh_config(): void
+{
+    if (function_exists('config_read_file')) {
+        \config_read_file(false, true); // 2.8 and later; sets the global config itself
+    } elseif (function_exists('parse_config')) {
+        $GLOBALS['config'] = \parse_config(); // 2.6 and 2.7
+    }
+}
+
+/**
+ * A value from the parsed configuration by slash path ("system/hostname").
+ *
+ * @param mixed $default
+ * @return mixed
+ */
+function cfg(string $path, $default = null)
+{
+    if (function_exists('config_get_path')) {
+        return \config_get_path($path, $default); // 2.7 and later
+    }
+    $node = $GLOBALS['config'] ?? null; // 2.6: the global $config array
+    foreach (explode('/', $path) as $key) {
+        if (!is_array($node) || !array_key_exists($key, $node)) {
+            return $default;
+        }
+        $node = $node[$key];
+    }
+    return $node;
+}
+
+/**
+ * A value from pfSense's globals ($g).
+ *
+ * @return mixed
+ */
+function pfsense_global(string $key)
+{
+    return function_exists('g_get') ? \g_get($key) : ($GLOBALS['g'][$key] ?? null);
+}
+
+/** "2.7.2", "2.7.2-p1", "24.03": /etc/version (with the patch level) without "-RELEASE". */
+function product_version(): string
+{
+    $version = pfsense_global('product_version_string') ?? pfsense_global('product_version');
+    return str_replace('-RELEASE', '', trim((string) $version));
+}
+
+/** CE releases are numbered 2.x; Plus releases YY.MM (21.02 onwards). */
+function edition(string $version): string
+{
+    return (int) $version >= 21 ? 'Plus' : 'CE';
+}
+
+/** Sysctl values by name, through pfSense's get_sysctl() (one /sbin/sysctl run for all). */
+function sysctls(array $names): array
+{
+    if (!function_exists('get_sysctl')) {
+        diag_once('get_sysctl() is missing: uptime, CPU and memory figures are reported as 0');
+        return [];
+    }
+    $values = \get_sysctl($names);
+    return is_array($values) ? $values : [];
+}
+
+/** Seconds since boot, as pfSense's get_uptime_sec() computes it from kern.boottime. */
+function uptime_secs(array $sysctl): int
+{
+    if (preg_match('/sec = (\d+)/', (string) ($sysctl['kern.boottime'] ?? ''), $m) !== 1) {
+        return 0;
+    }
+    return max(0, time() - (int) $m[1]);
+}
+
+/** Busy share of all CPUs in percent, from kern.cp_time ("user nice sys intr idle" ticks). */
+function cpu_usage_pct(string $cp_time): float
+{
+    static $previous = null; // [ticks, when] of the last measurement
+    $now = cp_ticks($cp_time);
+    if ($now === null) {
+        return 0.0;
+    }
+    $at = microtime(true);
+    if ($previous === null || $at - $previous[1] < CPU_MIN_WINDOW) {
+        $base = $now;
+        usleep(CPU_SAMPLE_USEC);
+        $now = cp_ticks((string) (sysctls(['kern.cp_time'])['kern.cp_time'] ?? ''));
+        $at = microtime(true);
+        if ($now === null) {
+            return 0.0;
+        }
+    } else {
+        $base = $previous[0];
+    }
+    $previous = [$now, $at];
+    $total = array_sum($now) - array_sum($base);
+    $idle = $now[4] - $base[4];
+    return $total > 0 ? round(max(0.0, min(100.0, 100.0 * ($total - $idle) / $total)), 2) : 0.0;
+}
+
+/** @return int[]|null the five kern.cp_time counters */
+function cp_ticks(string $value): ?array
+{
+    $ticks = preg_split('/\s+/', trim($value));
+    if (count($ticks) !== 5 || array_filter($ticks, 'ctype_digit') !== $ticks) {
+        return null;
+    }
+    return array_map('intval', $ticks);
+}
+
+/** @return float[] the 1, 5 and 15 minute load averages */
+function load_average(): array
+{
+    $load = sys_getloadavg();
+    if (!is_array($load) || count($load) !== 3) {
+        return [0.0, 0.0, 0.0];
+    }
+    return array_map(function ($l) {
+        return round((float) $l, 2);
+    }, array_values($load));
+}
+
+/** RAM as pfSense's dashboard counts it (mem_usage()): inactive, laundry and free pages are available. */
+function memory(array $sysctl): array
+{
+    $page = (int) ($sysctl['hw.pagesize'] ?? 0);
+    $total = (int) ($sysctl['vm.stats.vm.v_page_count'] ?? 0);
+    $available = (int) ($sysctl['vm.stats.vm.v_inactive_count'] ?? 0)
+        + (int) ($sysctl['vm.stats.vm.v_laundry_count'] ?? 0)
+        + (int) ($sysctl['vm.stats.vm.v_free_count'] ?? 0);
+    return ['total_bytes' => $total * $page, 'used_bytes' => max(0, $total - $available) * $page];
+}
+
+/** A status section, collected by the function of that name; if that fails, the section is empty. */
+function degrade(string $section): array
+{
+    $collect = __NAMESPACE__ . '\\' . $section;
+    try {
+        return $collect();
+    } catch (\Throwable $e) {
+        diag("status: {$section} left empty: {$e->getMessage()}");
+        return [];
+    }
+}
+
+/** The root file system as df(1) reports it (size and used, in bytes). */
+function disks(): array
+{
+    $output = [];
+    exec('/bin/df -kP ' . escapeshellarg(path('/')) . ' 2>/dev/null', $output, $status);
+    $fields = preg_split('/\s+/', trim($output[1] ?? ''));
+    if ($status !== 0 || count($fields) < 6 || !ctype_digit($fields[1]) || !ctype_digit($fields[2])) {
+        throw new \RuntimeException('df gave no figures for /');
+    }
+    return [['mount' => '/', 'total_bytes' => (int) $fields[1] * 1024, 'used_bytes' => (int) $fields[2] * 1024]];
+}
+
+/** Every configured interface, as Status > Interfaces shows it (get_interface_info()). */
+function interfaces(): array
+{
+    $configured = cfg('interfaces', []);
+    if (!is_array($configured)) {
+        return [];
+    }
+    $have_info = function_exists('get_interface_info');
+    if (!$have_info) {
+        diag_once('get_interface_info() is missing: interface state and counters are unknown');
+    }
+    $interfaces = [];
+    foreach ($configured as $name => $conf) {
+        if (!is_array($conf)) {
+            continue;
+        }
+        $name = (string) $name;
+        $info = $have_info ? \get_interface_info($name) : null;
+        $info = is_array($info) ? $info : [];
+        // get_interface_info() reports the live addresses; without it, only static ones are known.
+        $addresses = $info !== [] ? $info : $conf;
+        $description = trim((string) ($conf['descr'] ?? ''));
+        $interfaces[] = [
+            'name' => $name,
+            'device' => (string) ($info['if'] ?? $conf['if'] ?? ''),
+            'description' => $description !== '' ? $description : strtoupper($name),
+            'status' => (string) ($info['status'] ?? 'unknown'),
+            'media' => (string) ($info['media'] ?? ''),
+            'ipv4' => cidr($addresses['ipaddr'] ?? null, $addresses['subnet'] ?? null),
+            'ipv6' => cidr($addresses['ipaddrv6'] ?? null, $addresses['subnetv6'] ?? null),
+            'rx_bytes' => counter($info['inbytes'] ?? 0),
+            'tx_bytes' => counter($info['outbytes'] ?? 0),
+        ];
+    }
+    return $interfaces;
+}
+
+/**
+ * "198.51.100.10/24", or null when there is no address (unassigned, "dhcp", "track6"...).
+ *
+ * @param mixed $address
+ * @param mixed $bits
+ */
+function cidr($address, $bits): ?string
+{
+    if (!is_string($address) || filter_var($address, FILTER_VALIDATE_IP) === false) {
+        return null;
+    }
+    return is_numeric($bits) ? "{$address}/" . (int) $bits : $address;
+}
+
+/** @param mixed $value a byte counter as pfSense reports it (int, float or numeric string) */
+function counter($value): int
+{
+    if (!is_numeric($value) || $value <= 0) {
+        return 0;
+    }
+    return $value >= PHP_INT_MAX ? PHP_INT_MAX : (int) $value;
+}
+
+/** Every active gateway, with dpinger's figures (return_gateways_status()). */
+function gateways(): array
+{
+    if (!function_exists('return_gateways_array')) {
+        diag_once('return_gateways_array() is missing: no gateways are reported');
+        return [];
+    }
+    $configured = \return_gateways_array();
+    $states = function_exists('return_gateways_status') ? \return_gateways_status(true) : [];
+    if (!is_array($configured)) {
+        return [];
+    }
+    $gateways = [];
+    foreach ($configured as $key => $gateway) {
+        if (!is_array($gateway)) {
+            continue;
+        }
+        $name = (string) ($gateway['name'] ?? $key);
+        $state = is_array($states[$name] ?? null) ? $states[$name] : [];
+        $gateways[] = [
+            'name' => $name,
+            'address' => (string) ($gateway['gateway'] ?? ''),
+            'monitor' => (string) ($state['monitorip'] ?? $gateway['monitor'] ?? ''),
+            'status' => gateway_status($state),
+            'rtt_ms' => round((float) ($state['delay'] ?? 0), 2), // "4.2ms"
+            'rttsd_ms' => round((float) ($state['stddev'] ?? 0), 2),
+            'loss_pct' => round((float) ($state['loss'] ?? 0), 2), // "0.0%"
+        ];
+    }
+    return $gateways;
+}
+
+/**
+ * online, degraded or down, as Status > Gateways judges it: "down" (also force_down, and
+ * highloss/highdelay unless the gateway's action is disabled) is down; online with a loss or delay
+ * substatus is degraded. A gateway without monitoring data yet ("Pending") counts as down, as
+ * pfSense's own default gateway selection treats anything not "online".
+ */
+function gateway_status(array $state): string
+{
+    if (stripos((string) ($state['status'] ?? ''), 'online') === false) {
+        return 'down';
+    }
+    $substatus = (string) ($state['substatus'] ?? '');
+    return in_array($substatus, ['loss', 'delay', 'highloss', 'highdelay'], true) ? 'degraded' : 'online';
+}
+
+/** The services Status > Services lists (get_services()), running or stopped. */
+function services(): array
+{
+    if (!function_exists('get_services')) {
+        diag_once('get_services() is missing: no services are reported');
+        return [];
+    }
+    $listed = \get_services();
+    if (!is_array($listed)) {
+        return [];
+    }
+    $services = [];
+    foreach ($listed as $service) {
+        if (!is_array($service) || ($service['name'] ?? '') === '') {
+            continue;
+        }
+        $running = function_exists('get_service_status')
+            ? (bool) \get_service_status($service)
+            : !empty($service['status']);
+        $services[] = [
+            'name' => (string) $service['name'],
+            'description' => service_description($service),
+            'status' => $running ? 'running' : 'stopped',
+        ];
+    }
+    return $services;
+}
+
+function service_description(array $service): string
+{
+    // get_services() HTML-escapes user text (OpenVPN, captive portal) for the GUI.
+    $description = html_entity_decode((string) ($service['description'] ?? ''), ENT_QUOTES | ENT_HTML5, 'UTF-8');
+    if ($description === '' && function_exists('get_pkg_descr')) {
+        $description = (string) \get_pkg_descr($service['name']); // package services, as Status > Services
+    }
+    return $description !== '' ? $description : (string) $service['name'];
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Start-up. pfSense's includes must run at file scope: they define globals ($config, $g) there.
+ * ------------------------------------------------------------------------------------------- */
+
+set_up_process();
+
+Runtime::$mode = $argv[1] ?? '';
+if (count($argv) !== 2 || !in_array(Runtime::$mode, ['serve', 'call'], true)) {
+    cannot_start('usage: php agent.php serve|call');
+}
+
+$mudmap_root = getenv('MUDMAP_AGENT_ROOT');
+if ($mudmap_root !== false && $mudmap_root !== '' && $mudmap_root !== '/') {
+    if ($mudmap_root[0] !== '/' || !is_dir($mudmap_root)) {
+        cannot_start("MUDMAP_AGENT_ROOT must be an absolute path to a directory, not {$mudmap_root}");
+    }
+    Runtime::$root = rtrim($mudmap_root, '/');
+}
+unset($mudmap_root);
+
+// pfSense's includes load each other by bare name ("util.inc"), through the include path.
+set_include_path(path(PFSENSE_INC) . PATH_SEPARATOR . get_include_path());
+if (!is_file(path(PFSENSE_INC . '/config.inc'))) {
+    cannot_start('the pfSense PHP environment is missing: ' . path(PFSENSE_INC . '/config.inc') . ' not found');
+}
+try {
+    require_once path(PFSENSE_INC . '/config.inc');
+    foreach (STATUS_INCLUDES as $mudmap_include) {
+        if (is_file(path(PFSENSE_INC . "/{$mudmap_include}"))) {
+            require_once path(PFSENSE_INC . "/{$mudmap_include}");
+        } else {
+            diag("{$mudmap_include} not found: status reports less");
+        }
+    }
+    unset($mudmap_include);
+} catch (\Throwable $e) {
+    cannot_start("loading the pfSense PHP environment failed: {$e->getMessage()}");
+}
+Runtime::$started = true;
+
+finish(Runtime::$mode === 'serve' ? serve(STDIN) : call(STDIN));

@@ -1,0 +1,722 @@
+<?php
+/*
+ * PHP-level tests of the Mudmap pfSense agent (../agent.php).
+ *
+ *   php server/src/agent/php/tests/agent_test.php
+ *
+ * Runs the agent as a child process (proc_open), in call and serve mode, against temporary copies
+ * of the stub pfSense tree server/tests/fixtures/pfsense-root (through MUDMAP_AGENT_ROOT), and
+ * checks its answers against docs/agent-protocol.md and the server's serde types
+ * (server/src/agent/protocol.rs). Prints one line per check; exits 1 if any check failed.
+ * Self-contained: PHP 8.1+ CLI with the DOM extension (php-xml), nothing else.
+ */
+
+declare(strict_types=1);
+
+const AGENT = __DIR__ . '/../agent.php';
+const MAX_FRAME = 16 * 1024 * 1024;
+const BOOTTIME = 1700000000; // kern.boottime in the stub (mudmap_stub.inc)
+const TIMEOUT = 120.0;
+const ERROR_CODES = [
+    'bad_request', 'unsupported_version', 'unknown_method', 'invalid_params', 'not_found',
+    'conflict', 'locked', 'busy', 'frame_too_large', 'internal',
+];
+// Every run uses php.ini settings that would print errors on stdout: the agent must override them.
+const PHP_ARGS = ['-d', 'display_errors=stdout', '-d', 'error_reporting=-1', '-d', 'log_errors=0'];
+
+define('FIXTURE', dirname(__DIR__, 4) . '/tests/fixtures/pfsense-root');
+
+/* ---------------------------------------------------------------------------------------------
+ * Schemas: the server's serde types. Scalars: u32, u64, f64, string, ?string, bool;
+ * ['list', schema]; ['array3', schema]; an object is an array of field => schema (exact keys).
+ * ------------------------------------------------------------------------------------------- */
+
+const HELLO = [
+    'agent_version' => 'string', 'protocol' => 'u32', 'hostname' => 'string',
+    'pfsense' => ['version' => 'string', 'edition' => 'string'], 'platform' => 'string',
+    'capabilities' => ['list', 'string'],
+];
+const STATUS = [
+    'uptime_secs' => 'u64',
+    'cpu' => ['usage_pct' => 'f64', 'load' => ['array3', 'f64'], 'cores' => 'u32'],
+    'memory' => ['total_bytes' => 'u64', 'used_bytes' => 'u64'],
+    'disks' => ['list', ['mount' => 'string', 'total_bytes' => 'u64', 'used_bytes' => 'u64']],
+    'interfaces' => ['list', [
+        'name' => 'string', 'device' => 'string', 'description' => 'string', 'status' => 'string',
+        'media' => 'string', 'ipv4' => '?string', 'ipv6' => '?string', 'rx_bytes' => 'u64', 'tx_bytes' => 'u64',
+    ]],
+    'gateways' => ['list', [
+        'name' => 'string', 'address' => 'string', 'monitor' => 'string', 'status' => 'string',
+        'rtt_ms' => 'f64', 'rttsd_ms' => 'f64', 'loss_pct' => 'f64',
+    ]],
+    'services' => ['list', ['name' => 'string', 'description' => 'string', 'status' => 'string']],
+    'config_hash' => 'string',
+];
+const CONFIG_DOCUMENT = ['hash' => 'string', 'xml' => 'string'];
+
+/** @return string[] where $value does not fit $schema */
+function schema_errors(mixed $value, string|array $schema, string $at = '$'): array
+{
+    if (is_string($schema)) {
+        $ok = match ($schema) {
+            'u32' => is_int($value) && $value >= 0 && $value <= 0xFFFFFFFF,
+            'u64' => is_int($value) && $value >= 0,
+            'f64' => is_int($value) || is_float($value),
+            'string' => is_string($value),
+            '?string' => $value === null || is_string($value),
+            'bool' => is_bool($value),
+        };
+        return $ok ? [] : ["{$at}: expected {$schema}, got " . json_encode($value)];
+    }
+    if (($schema[0] ?? null) === 'list' || ($schema[0] ?? null) === 'array3') {
+        if (!is_array($value) || !array_is_list($value)) {
+            return ["{$at}: expected a list"];
+        }
+        if ($schema[0] === 'array3' && count($value) !== 3) {
+            return ["{$at}: expected exactly 3 items"];
+        }
+        $errors = [];
+        foreach ($value as $i => $item) {
+            $errors = array_merge($errors, schema_errors($item, $schema[1], "{$at}[{$i}]"));
+        }
+        return $errors;
+    }
+    if (!is_array($value) || (array_is_list($value) && $value !== [])) {
+        return ["{$at}: expected an object"];
+    }
+    $errors = [];
+    foreach (array_diff(array_keys($value), array_keys($schema)) as $extra) {
+        $errors[] = "{$at}.{$extra}: unexpected field";
+    }
+    foreach ($schema as $field => $inner) {
+        if (!array_key_exists($field, $value)) {
+            $errors[] = "{$at}.{$field}: missing";
+        } else {
+            $errors = array_merge($errors, schema_errors($value[$field], $inner, "{$at}.{$field}"));
+        }
+    }
+    return $errors;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Running the agent
+ * ------------------------------------------------------------------------------------------- */
+
+final class Run
+{
+    public function __construct(
+        public readonly string $stdout,
+        public readonly string $stderr,
+        public readonly int $status,
+    ) {
+    }
+
+    /** The stdout lines, or null when stdout is not a sequence of whole lines. */
+    public function lines(): ?array
+    {
+        if ($this->stdout === '') {
+            return [];
+        }
+        if (!str_ends_with($this->stdout, "\n")) {
+            return null;
+        }
+        return explode("\n", substr($this->stdout, 0, -1));
+    }
+
+    /** Every stdout line decoded as a response; null when any line is not a valid response. */
+    public function responses(): ?array
+    {
+        $lines = $this->lines();
+        if ($lines === null) {
+            return null;
+        }
+        $responses = [];
+        foreach ($lines as $line) {
+            $response = decode_response($line);
+            if ($response === null) {
+                return null;
+            }
+            $responses[] = $response;
+        }
+        return $responses;
+    }
+
+    public function describe(): string
+    {
+        return sprintf(
+            'exit %d, stdout %s, stderr %s',
+            $this->status,
+            json_encode(substr($this->stdout, 0, 400)),
+            json_encode(substr($this->stderr, 0, 400)),
+        );
+    }
+}
+
+/** A response line as the server's `Response` type accepts it, or null. */
+function decode_response(string $line): ?array
+{
+    $r = json_decode($line, true, 512, JSON_BIGINT_AS_STRING);
+    if (!is_array($r) || !array_key_exists('id', $r) || !is_bool($r['ok'] ?? null)) {
+        return null;
+    }
+    if (!($r['id'] === null || (is_int($r['id']) && $r['id'] >= 0) || (is_string($r['id']) && ctype_digit($r['id'])))) {
+        return null;
+    }
+    $keys = array_keys($r);
+    sort($keys);
+    if ($r['ok']) {
+        return $keys === ['id', 'ok', 'result'] ? $r : null;
+    }
+    $error = $r['error'] ?? null;
+    $valid = $keys === ['error', 'id', 'ok'] && is_array($error)
+        && in_array($error['code'] ?? null, ERROR_CODES, true) && is_string($error['message'] ?? null)
+        && array_diff(array_keys($error), ['code', 'message', 'details']) === [];
+    return $valid ? $r : null;
+}
+
+function agent_env(string $root, array $extra): array
+{
+    $env = getenv();
+    unset($env['MUDMAP_STUB_API'], $env['MUDMAP_STUB_FAULT']);
+    return array_merge($env, ['MUDMAP_AGENT_ROOT' => $root], $extra);
+}
+
+/** Run the agent to completion, feeding $input to stdin while draining stdout and stderr. */
+function run_agent(string $root, array $args, string $input, array $env = []): Run
+{
+    $process = proc_open(
+        array_merge([PHP_BINARY], PHP_ARGS, [AGENT], $args),
+        [0 => ['pipe', 'r'], 1 => ['pipe', 'w'], 2 => ['pipe', 'w']],
+        $pipes,
+        null,
+        agent_env($root, $env),
+    );
+    if (!is_resource($process)) {
+        throw new RuntimeException('cannot start the agent');
+    }
+    foreach ($pipes as $pipe) {
+        stream_set_blocking($pipe, false);
+    }
+    $output = [1 => '', 2 => ''];
+    $offset = 0;
+    $stdin_open = true;
+    if ($input === '') {
+        fclose($pipes[0]);
+        $stdin_open = false;
+    }
+    $deadline = microtime(true) + TIMEOUT;
+    while (true) {
+        $read = array_filter([1 => $pipes[1], 2 => $pipes[2]], static fn ($p) => !feof($p));
+        $write = $stdin_open ? [$pipes[0]] : [];
+        if ($read === [] && $write === []) {
+            break;
+        }
+        if (microtime(true) > $deadline) {
+            proc_terminate($process, 9);
+            throw new RuntimeException('the agent did not finish within ' . TIMEOUT . ' s');
+        }
+        $except = null;
+        if (stream_select($read, $write, $except, 1) === false) {
+            break;
+        }
+        foreach ($read as $pipe) {
+            $output[$pipe === $pipes[1] ? 1 : 2] .= (string) fread($pipe, 1 << 20);
+        }
+        if ($write !== []) {
+            $n = @fwrite($pipes[0], substr($input, $offset, 1 << 16));
+            $offset += $n === false ? 0 : $n;
+            if ($n === false || $offset >= strlen($input)) {
+                fclose($pipes[0]); // done, or the agent stopped reading (call mode)
+                $stdin_open = false;
+            }
+        }
+    }
+    fclose($pipes[1]);
+    fclose($pipes[2]);
+    return new Run($output[1], $output[2], proc_close($process));
+}
+
+/** A serve-mode agent driven one request at a time. */
+final class Session
+{
+    private $process;
+    private array $pipes = [];
+    private string $buffer = '';
+
+    public function __construct(string $root, array $env = [])
+    {
+        $this->process = proc_open(
+            array_merge([PHP_BINARY], PHP_ARGS, [AGENT, 'serve']),
+            [0 => ['pipe', 'r'], 1 => ['pipe', 'w'], 2 => ['pipe', 'w']],
+            $this->pipes,
+            null,
+            agent_env($root, $env),
+        );
+        stream_set_blocking($this->pipes[1], false);
+    }
+
+    public function send(string $line): void
+    {
+        fwrite($this->pipes[0], $line . "\n");
+        fflush($this->pipes[0]);
+    }
+
+    /** The next response line, or null if none arrives within $timeout seconds. */
+    public function receive(float $timeout = 10.0): ?string
+    {
+        $deadline = microtime(true) + $timeout;
+        while (($pos = strpos($this->buffer, "\n")) === false) {
+            $left = $deadline - microtime(true);
+            if ($left <= 0 || feof($this->pipes[1])) {
+                return null;
+            }
+            $read = [$this->pipes[1]];
+            $write = $except = null;
+            if (stream_select($read, $write, $except, 0, (int) ($left * 1e6)) > 0) {
+                $this->buffer .= (string) fread($this->pipes[1], 1 << 20);
+            }
+        }
+        $line = substr($this->buffer, 0, $pos);
+        $this->buffer = substr($this->buffer, $pos + 1);
+        return $line;
+    }
+
+    /** Close stdin and wait for the agent to exit. */
+    public function finish(): Run
+    {
+        fclose($this->pipes[0]);
+        stream_set_blocking($this->pipes[1], true);
+        $stdout = $this->buffer . stream_get_contents($this->pipes[1]);
+        $stderr = stream_get_contents($this->pipes[2]);
+        fclose($this->pipes[1]);
+        fclose($this->pipes[2]);
+        return new Run($stdout, (string) $stderr, proc_close($this->process));
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Fixture copies and helpers
+ * ------------------------------------------------------------------------------------------- */
+
+$temp_roots = [];
+
+function fresh_root(): string
+{
+    global $temp_roots;
+    $root = sys_get_temp_dir() . '/mudmap-agent-test-' . bin2hex(random_bytes(6));
+    copy_tree(FIXTURE, $root);
+    $temp_roots[] = $root;
+    return $root;
+}
+
+function copy_tree(string $from, string $to): void
+{
+    mkdir($to, 0755, true);
+    foreach (new DirectoryIterator($from) as $entry) {
+        if ($entry->isDot()) {
+            continue;
+        }
+        $target = "{$to}/{$entry->getFilename()}";
+        $entry->isDir() ? copy_tree($entry->getPathname(), $target) : copy($entry->getPathname(), $target);
+    }
+}
+
+function remove_tree(string $dir): void
+{
+    $items = new RecursiveIteratorIterator(
+        new RecursiveDirectoryIterator($dir, FilesystemIterator::SKIP_DOTS),
+        RecursiveIteratorIterator::CHILD_FIRST,
+    );
+    foreach ($items as $item) {
+        $item->isDir() ? rmdir($item->getPathname()) : unlink($item->getPathname());
+    }
+    rmdir($dir);
+}
+
+register_shutdown_function(static function () use (&$temp_roots): void {
+    foreach ($temp_roots as $root) {
+        if (is_dir($root)) {
+            remove_tree($root);
+        }
+    }
+});
+
+/** path => sha256 of every file under $root except tmp/ (where pfSense's lock files live). */
+function tree_digest(string $root): array
+{
+    $digest = [];
+    $files = new RecursiveIteratorIterator(new RecursiveDirectoryIterator($root, FilesystemIterator::SKIP_DOTS));
+    foreach ($files as $file) {
+        $path = substr($file->getPathname(), strlen($root) + 1);
+        if (!str_starts_with($path, 'tmp/')) {
+            $digest[$path] = hash_file('sha256', $file->getPathname());
+        }
+    }
+    ksort($digest);
+    return $digest;
+}
+
+function request(int|string $id, string $method, mixed $params = null, int $v = 1): string
+{
+    $request = ['v' => $v, 'id' => $id, 'method' => $method];
+    if ($params !== null) {
+        $request['params'] = $params;
+    }
+    return json_encode($request);
+}
+
+/** A valid hello request padded to exactly $length bytes. */
+function padded_request(int $id, int $length): string
+{
+    $shell = sprintf('{"v":1,"id":%d,"method":"hello","params":{"pad":""}}', $id);
+    return substr_replace($shell, str_repeat('x', $length - strlen($shell)), -3, 0);
+}
+
+$failures = 0;
+$checks = 0;
+
+function check(string $name, bool $ok, string $detail = ''): void
+{
+    global $failures, $checks;
+    $checks++;
+    echo ($ok ? 'ok   ' : 'FAIL ') . $name . ($ok || $detail === '' ? '' : "\n     {$detail}") . "\n";
+    if (!$ok) {
+        $failures++;
+    }
+}
+
+/** Run one request in call mode and return [run, the single response or null]. */
+function call_once(string $root, string $line, array $env = []): array
+{
+    $run = run_agent($root, ['call'], $line . "\n", $env);
+    $responses = $run->responses();
+    return [$run, $responses !== null && count($responses) === 1 ? $responses[0] : null];
+}
+
+function error_code(?array $response): ?string
+{
+    return $response['error']['code'] ?? null;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * The checks
+ * ------------------------------------------------------------------------------------------- */
+
+if (!extension_loaded('dom')) {
+    fwrite(STDERR, "the stub pfSense environment needs PHP's DOM extension (apt-get install php-xml)\n");
+    exit(1);
+}
+
+$root = fresh_root();
+$config_file = "{$root}/cf/conf/config.xml";
+$config_bytes = file_get_contents($config_file);
+$config_hash = 'sha256:' . hash('sha256', $config_bytes);
+$tree_before = tree_digest($root);
+
+echo "# hello\n";
+[$run, $r] = call_once($root, request(1, 'hello', ['client' => 'mudmap/test', 'protocols' => [1]]));
+check('call hello: exit 0, one response line, nothing on stderr', $run->status === 0 && $r !== null && $run->stderr === '', $run->describe());
+check('hello: id echoed, ok', ($r['id'] ?? null) === 1 && ($r['ok'] ?? false) === true);
+$hello = $r['result'] ?? null;
+$errors = schema_errors($hello, HELLO);
+check('hello: result has exactly the Hello fields and types', $errors === [], implode('; ', $errors));
+check(
+    'hello: values from the device (hostname.domain, /etc/version without -RELEASE, CE)',
+    ($hello['hostname'] ?? null) === 'fw-test-01.example.org'
+        && ($hello['pfsense'] ?? null) === ['version' => '2.7.2', 'edition' => 'CE']
+        && ($hello['platform'] ?? null) === 'pfSense',
+    json_encode($hello),
+);
+check(
+    'hello: agent_version 1.0.0, protocol 1, capabilities as the simulator\'s',
+    ($hello['agent_version'] ?? null) === '1.0.0' && ($hello['protocol'] ?? null) === 1
+        && ($hello['capabilities'] ?? null) === ['hello', 'status', 'config.get'],
+);
+[, $r] = call_once($root, request(2, 'hello', ['protocols' => [7]]));
+check('hello offering only protocol 7: unsupported_version', error_code($r) === 'unsupported_version' && $r['id'] === 2, json_encode($r));
+[, $r] = call_once($root, request(3, 'hello', ['protocols' => []]));
+check('hello offering no protocol: unsupported_version', error_code($r) === 'unsupported_version', json_encode($r));
+[, $r] = call_once($root, request(4, 'hello'));
+check('hello without params: protocols default to [1]', ($r['ok'] ?? false) === true, json_encode($r));
+[, $r] = call_once($root, request(5, 'hello', ['protocols' => [2, 1]]));
+check('hello offering [2, 1]: protocol 1', ($r['result']['protocol'] ?? null) === 1, json_encode($r));
+
+echo "# status\n";
+[$run, $r] = call_once($root, request(10, 'status', new stdClass()));
+$status = $r['result'] ?? null;
+check('call status: exit 0, ok', $run->status === 0 && ($r['ok'] ?? false) === true, $run->describe());
+$errors = schema_errors($status, STATUS);
+check('status: result has exactly the Status fields and types', $errors === [], implode('; ', $errors));
+check('status: uptime from kern.boottime', abs(($status['uptime_secs'] ?? 0) - (time() - BOOTTIME)) <= 5, json_encode($status['uptime_secs'] ?? null));
+check('status: CPU usage from two kern.cp_time samples (stub: 15 %)', abs(($status['cpu']['usage_pct'] ?? -1) - 15.0) < 0.5, json_encode($status['cpu'] ?? null));
+check('status: 4 cores (kern.smp.cpus)', ($status['cpu']['cores'] ?? null) === 4);
+check(
+    'status: memory as pfSense counts it (pages x page size; inactive+laundry+free available)',
+    ($status['memory'] ?? null) === ['total_bytes' => 1048576 * 4096, 'used_bytes' => (1048576 - 710000) * 4096],
+    json_encode($status['memory'] ?? null),
+);
+$disk = $status['disks'][0] ?? null;
+check('status: root file system figures from df', count($status['disks'] ?? []) === 1 && $disk['mount'] === '/' && $disk['total_bytes'] > 0 && $disk['used_bytes'] <= $disk['total_bytes'], json_encode($status['disks'] ?? null));
+$interfaces = array_column($status['interfaces'] ?? [], null, 'name');
+check('status: every configured interface, in config order', array_keys($interfaces) === ['wan', 'lan', 'opt1', 'opt2'], json_encode(array_keys($interfaces)));
+check(
+    'status: wan as get_interface_info() reports it',
+    ($interfaces['wan'] ?? null) === [
+        'name' => 'wan', 'device' => 'igb0', 'description' => 'WAN', 'status' => 'up',
+        'media' => '1000baseT <full-duplex>', 'ipv4' => '198.51.100.10/24', 'ipv6' => '2001:db8:10::10/64',
+        'rx_bytes' => 123456789012, 'tx_bytes' => 98765432109,
+    ],
+    json_encode($interfaces['wan'] ?? null),
+);
+$field = static fn (string $if, string $key): mixed => array_key_exists($key, $interfaces[$if] ?? []) ? $interfaces[$if][$key] : 'missing';
+check(
+    'status: link states passed through, no address gives null (opt1 no carrier, opt2 disabled DHCP)',
+    $field('opt1', 'status') === 'no carrier' && $field('opt2', 'status') === 'down'
+        && $field('opt2', 'ipv4') === null && $field('lan', 'ipv6') === null
+        && $field('opt2', 'description') === 'Guest Wi-Fi',
+    json_encode([$interfaces['opt1'] ?? null, $interfaces['opt2'] ?? null]),
+);
+$gateways = array_column($status['gateways'] ?? [], null, 'name');
+check(
+    'status: gateway states mapped to online/degraded/down (delay => degraded, force_down and pending => down)',
+    array_map(static fn ($g) => $g['status'], $gateways) === [
+        'WAN_GW' => 'online', 'WAN_V6' => 'online', 'DMZ_GW' => 'degraded', 'LAN_UPLINK' => 'down', 'BACKUP_GW' => 'down',
+    ],
+    json_encode(array_map(static fn ($g) => $g['status'], $gateways)),
+);
+check(
+    'status: dpinger figures parsed from "4.2ms" / "0.0%"',
+    ($gateways['WAN_GW'] ?? null) === [
+        'name' => 'WAN_GW', 'address' => '198.51.100.1', 'monitor' => '198.51.100.1', 'status' => 'online',
+        'rtt_ms' => 4.2, 'rttsd_ms' => 0.4, 'loss_pct' => 0.0,
+    ] && ($gateways['DMZ_GW']['monitor'] ?? null) === '172.16.10.253' && ($gateways['DMZ_GW']['rtt_ms'] ?? null) === 250.5,
+    json_encode([$gateways['WAN_GW'] ?? null, $gateways['DMZ_GW'] ?? null]),
+);
+$services = [];
+foreach ($status['services'] ?? [] as $service) {
+    $services[$service['name']] = $service;
+}
+check(
+    'status: services running/stopped as get_service_status() says',
+    ($services['unbound']['status'] ?? null) === 'running' && ($services['openvpn']['status'] ?? null) === 'stopped'
+        && count($status['services'] ?? []) === 8,
+    json_encode($status['services'] ?? null),
+);
+check(
+    'status: service descriptions unescaped, package services described by get_pkg_descr()',
+    ($services['openvpn']['description'] ?? null) === 'OpenVPN server: Road warriors & "staff"'
+        && ($services['haproxy']['description'] ?? null) === 'The Reliable, High Performance TCP/HTTP(S) Load Balancer.',
+    json_encode([$services['openvpn'] ?? null, $services['haproxy'] ?? null]),
+);
+check('status: config_hash is the SHA-256 of config.xml', ($status['config_hash'] ?? null) === $config_hash, json_encode($status['config_hash'] ?? null));
+
+echo "# config.get\n";
+[$run, $r] = call_once($root, request(20, 'config.get'));
+$document = $r['result'] ?? null;
+check('call config.get: exit 0, ok', $run->status === 0 && ($r['ok'] ?? false) === true, $run->describe());
+$errors = schema_errors($document, CONFIG_DOCUMENT);
+check('config.get: result has exactly the ConfigDocument fields', $errors === [], implode('; ', $errors));
+check('config.get: xml is config.xml byte for byte (tabs, CDATA, UTF-8)', ($document['xml'] ?? null) === $config_bytes);
+check(
+    'config.get: hash is "sha256:" + hex SHA-256 of those bytes, as status reports it',
+    ($document['hash'] ?? null) === $config_hash && strlen($config_hash) === 71 && $document['hash'] === ($status['config_hash'] ?? null),
+);
+
+echo "# errors (call mode)\n";
+$expect_error = static function (string $name, string $line, string $code, mixed $id, int $exit) use ($root): void {
+    [$run, $r] = call_once($root, $line);
+    check(
+        "{$name}: {$code}, id " . json_encode($id) . ", exit {$exit}",
+        error_code($r) === $code && array_key_exists('id', $r ?? []) && $r['id'] === $id && $run->status === $exit,
+        $run->describe(),
+    );
+};
+$expect_error('malformed JSON', '{"v":1,"id":30,"method":', 'bad_request', null, 2);
+$expect_error('not a JSON object', '[1,31,"status"]', 'bad_request', null, 2);
+$expect_error('empty line', '', 'bad_request', null, 2);
+$expect_error('method not a string (id salvaged, as the simulator)', '{"id":4,"method":5}', 'bad_request', 4, 2);
+$expect_error('missing v', '{"id":32,"method":"status"}', 'bad_request', 32, 2);
+$expect_error('v not an integer', '{"v":"1","id":33,"method":"status"}', 'bad_request', 33, 2);
+$expect_error('id a string', '{"v":1,"id":"34","method":"status"}', 'bad_request', null, 2);
+$expect_error('id negative', '{"v":1,"id":-1,"method":"status"}', 'bad_request', null, 2);
+$expect_error('id a float', '{"v":1,"id":1.5,"method":"status"}', 'bad_request', null, 2);
+$expect_error('id above u64', '{"v":1,"id":18446744073709551616,"method":"status"}', 'bad_request', null, 2);
+$expect_error('unknown method', request(35, 'rules.add', ['rule' => []]), 'unknown_method', 35, 0);
+$expect_error('wrong protocol version', request(36, 'status', null, 2), 'unsupported_version', 36, 0);
+$expect_error('invalid UTF-8', "{\"v\":1,\"id\":37,\"method\":\"st\xC3\x28tus\"}", 'bad_request', null, 2);
+
+$big = '{"v":1,"id":18446744073709551615,"method":"hello"}';
+$run = run_agent($root, ['call'], $big . "\n");
+check('id 2^64-1 (above PHP_INT_MAX) echoed exactly', str_starts_with($run->stdout, '{"id":18446744073709551615,"ok":true,'), $run->describe());
+
+$line = padded_request(38, MAX_FRAME + 1);
+$run = run_agent($root, ['call'], $line . "\n");
+$responses = $run->responses();
+check(
+    'request line of 16 MiB + 1 byte: frame_too_large, id null, exit 2',
+    $responses !== null && count($responses) === 1 && error_code($responses[0]) === 'frame_too_large'
+        && $responses[0]['id'] === null && $run->status === 2,
+    $run->describe(),
+);
+$line = padded_request(39, MAX_FRAME);
+[$run, $r] = call_once($root, $line);
+check('request line of exactly 16 MiB: answered', ($r['id'] ?? null) === 39 && ($r['ok'] ?? false) === true, $run->describe());
+
+$run = run_agent($root, ['call'], '');
+check('call with no input: exit 2, nothing on stdout', $run->status === 2 && $run->stdout === '', $run->describe());
+$run = run_agent($root, ['call'], request(40, 'hello'));
+check('call with a line lacking its newline: not a message, exit 2, nothing on stdout', $run->status === 2 && $run->stdout === '', $run->describe());
+[$run, $r] = call_once($root, request(41, 'hello') . "\r");
+check('CRLF line ending: the \\r is JSON whitespace', ($r['ok'] ?? false) === true, $run->describe());
+
+echo "# serve mode\n";
+$script = [
+    request(50, 'hello', ['client' => 'mudmap/test', 'protocols' => [1]]),
+    'this is not json',
+    request(51, 'status'),
+    request(52, 'no.such.method'),
+    padded_request(53, MAX_FRAME + 200000), // spans several reads past the limit
+    request(54, 'status', null, 9),
+    '{"id":55,"method":[]}',
+    request(56, 'config.get'),
+    '',
+    request(57, 'hello'),
+];
+$run = run_agent($root, ['serve'], implode("\n", $script) . "\n");
+$responses = $run->responses() ?? [];
+$got = array_map(static fn ($r) => [$r['id'], $r['ok'] ? 'ok' : $r['error']['code']], $responses);
+check('serve: every stdout line is one whole response', $run->responses() !== null, $run->describe());
+check(
+    'serve: one answer per line, in order, continuing after each error (no extra answer for the oversized line\'s tail)',
+    $got === [
+        [50, 'ok'], [null, 'bad_request'], [51, 'ok'], [52, 'unknown_method'], [null, 'frame_too_large'],
+        [54, 'unsupported_version'], [55, 'bad_request'], [56, 'ok'], [null, 'bad_request'], [57, 'ok'],
+    ],
+    json_encode($got),
+);
+check('serve: exit 0 at end of input', $run->status === 0, $run->describe());
+check('serve: config.get in a session matches the file', ($responses[7]['result']['xml'] ?? null) === $config_bytes);
+
+$session = new Session($root);
+$session->send(request(60, 'hello'));
+$first = decode_response((string) $session->receive());
+$session->send(request(61, 'config.get'));
+$second = decode_response((string) $session->receive());
+$run = $session->finish();
+check(
+    'serve: each answer is flushed before the next request is sent',
+    ($first['id'] ?? null) === 60 && ($second['id'] ?? null) === 61 && $run->status === 0 && $run->stdout === '',
+    json_encode([$first, $second]) . ' ' . $run->describe(),
+);
+
+$run = run_agent($root, ['serve'], request(62, 'hello') . "\n" . '{"v":1,"id":63,"meth');
+$responses = $run->responses();
+check(
+    'serve: input ending inside a line: earlier answers stand, the fragment is dropped, exit 0',
+    $responses !== null && count($responses) === 1 && $responses[0]['id'] === 62 && $run->status === 0
+        && str_contains($run->stderr, 'partial line'),
+    $run->describe(),
+);
+
+check('no request changed the device: every file outside tmp/ is unchanged', tree_digest($root) === $tree_before);
+
+echo "# a long-lived session sees out-of-band changes\n";
+$changed_root = fresh_root();
+$session = new Session($changed_root);
+$session->send(request(70, 'status'));
+$before = decode_response((string) $session->receive());
+$edited = str_replace('<hostname>fw-test-01</hostname>', '<hostname>fw-renamed</hostname>', $config_bytes);
+file_put_contents("{$changed_root}/cf/conf/config.xml", $edited);
+$session->send(request(71, 'hello'));
+$renamed = decode_response((string) $session->receive());
+$session->send(request(72, 'status'));
+$after = decode_response((string) $session->receive());
+$session->finish();
+check('hello after an edit reports the new hostname', ($renamed['result']['hostname'] ?? null) === 'fw-renamed.example.org', json_encode($renamed));
+check(
+    'status after an edit reports the new config hash',
+    ($before['result']['config_hash'] ?? null) === $config_hash
+        && ($after['result']['config_hash'] ?? null) === 'sha256:' . hash('sha256', $edited),
+);
+
+echo "# output discipline and failures\n";
+[$run, $r] = call_once($root, request(80, 'status'), ['MUDMAP_STUB_FAULT' => 'noise']);
+check(
+    'pfSense code printing and warning (with display_errors=stdout): stdout stays protocol-only, stderr gets it',
+    ($r['ok'] ?? false) === true && str_contains($run->stderr, 'noise on stdout') && str_contains($run->stderr, 'Undefined array key'),
+    $run->describe(),
+);
+
+$run = run_agent($root, ['serve'], implode("\n", [request(81, 'hello'), request(82, 'status'), request(83, 'hello')]) . "\n", ['MUDMAP_STUB_FAULT' => 'exit']);
+$responses = $run->responses();
+check(
+    'pfSense code calling exit() inside status: that request answered internal, agent exits 1',
+    $responses !== null && count($responses) === 2 && ($responses[0]['ok'] ?? false) === true
+        && $responses[1]['id'] === 82 && error_code($responses[1]) === 'internal' && $run->status === 1,
+    $run->describe(),
+);
+
+$run = run_agent($root, ['serve'], implode("\n", [request(84, 'hello'), request(85, 'status')]) . "\n", ['MUDMAP_STUB_FAULT' => 'fatal']);
+$responses = $run->responses();
+check(
+    'fatal PHP error inside status (with display_errors=stdout): answered internal, message on stderr, exit 1',
+    $responses !== null && count($responses) === 2 && $responses[1]['id'] === 85 && error_code($responses[1]) === 'internal'
+        && str_contains($responses[1]['error']['message'], 'memory size') && str_contains($run->stderr, 'Fatal error')
+        && $run->status === 1,
+    $run->describe(),
+);
+
+$empty_root = sys_get_temp_dir() . '/mudmap-agent-test-' . bin2hex(random_bytes(6));
+mkdir($empty_root);
+$temp_roots[] = $empty_root;
+$run = run_agent($empty_root, ['serve'], request(90, 'hello') . "\n");
+check('no pfSense PHP environment (no /etc/inc/config.inc): exit 3, nothing on stdout', $run->status === 3 && $run->stdout === '' && str_contains($run->stderr, 'config.inc'), $run->describe());
+$run = run_agent('relative/path', ['call'], request(91, 'hello') . "\n");
+check('MUDMAP_AGENT_ROOT not an absolute directory: exit 3', $run->status === 3 && $run->stdout === '', $run->describe());
+foreach ([[], ['frobnicate'], ['serve', 'extra']] as $args) {
+    $run = run_agent($root, $args, request(92, 'hello') . "\n");
+    check('bad arguments ' . json_encode($args) . ': exit 3, nothing on stdout', $run->status === 3 && $run->stdout === '', $run->describe());
+}
+$broken_root = fresh_root();
+file_put_contents("{$broken_root}/cf/conf/config.xml", "not xml\n");
+$run = run_agent($broken_root, ['call'], request(93, 'hello') . "\n");
+check('pfSense exits while loading (corrupt config.xml): exit 3, nothing on stdout', $run->status === 3 && $run->stdout === '', $run->describe());
+
+$huge_root = fresh_root();
+$padding = "\t<!-- " . str_repeat('p', MAX_FRAME) . " -->\n";
+file_put_contents("{$huge_root}/cf/conf/config.xml", str_replace("</pfsense>\n", $padding . "</pfsense>\n", $config_bytes));
+[$run, $r] = call_once($huge_root, request(94, 'config.get'));
+check('config.xml too big for one 16 MiB line: config.get answers frame_too_large with its id', error_code($r) === 'frame_too_large' && ($r['id'] ?? null) === 94, $run->describe());
+
+echo "# older and newer pfSense PHP APIs\n";
+$reference = ['interfaces' => $status['interfaces'] ?? null, 'gateways' => $status['gateways'] ?? null, 'services' => $status['services'] ?? null];
+foreach (['2.6' => 'only $config and $g, no config_get_path()/g_get()', '2.8' => 'config_read_file(), no parse_config()'] as $api => $what) {
+    $run = run_agent($root, ['serve'], request(100, 'hello') . "\n" . request(101, 'status') . "\n", ['MUDMAP_STUB_API' => $api]);
+    $responses = $run->responses() ?? [];
+    $same = [
+        'interfaces' => $responses[1]['result']['interfaces'] ?? [],
+        'gateways' => $responses[1]['result']['gateways'] ?? [],
+        'services' => $responses[1]['result']['services'] ?? [],
+    ];
+    check(
+        "pfSense {$api} API ({$what}): same hello and status",
+        count($responses) === 2 && ($responses[0]['result'] ?? null) === $hello
+            && schema_errors($responses[1]['result'] ?? null, STATUS) === [] && $same === $reference,
+        $run->describe(),
+    );
+}
+$run = run_agent($root, ['call'], request(102, 'status') . "\n", ['MUDMAP_STUB_API' => 'bare']);
+$bare = ($run->responses() ?? [])[0]['result'] ?? null;
+check('status helpers missing: status still answered with the Status shape', $run->status === 0 && schema_errors($bare, STATUS) === [], $run->describe());
+check(
+    'status helpers missing: figures degrade to 0 / empty, interfaces from config with status "unknown"',
+    ($bare['uptime_secs'] ?? null) === 0 && ($bare['cpu']['usage_pct'] ?? null) === 0.0 && ($bare['memory']['total_bytes'] ?? null) === 0
+        && ($bare['gateways'] ?? null) === [] && ($bare['services'] ?? null) === []
+        && array_column($bare['interfaces'] ?? [], 'status') === ['unknown', 'unknown', 'unknown', 'unknown']
+        && array_column($bare['interfaces'] ?? [], 'ipv4') === ['198.51.100.10/24', '192.168.1.1/24', '172.16.10.1/24', null],
+    json_encode($bare),
+);
+check('status helpers missing: each absence reported once on stderr', substr_count($run->stderr, 'get_interface_info() is missing') === 1 && str_contains($run->stderr, 'get_sysctl() is missing'), $run->stderr);
+
+echo "\n" . ($failures === 0 ? "all {$checks} checks passed" : "{$failures} of {$checks} checks FAILED") . "\n";
+exit($failures === 0 ? 0 : 1);
