@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod design;
+pub mod devices;
 pub mod error;
 pub mod layout;
 pub mod orgs;
@@ -64,7 +65,7 @@ pub fn App() -> impl IntoView {
             <layout::Frame>
                 <Routes fallback=|| view! { <pages::not_found::NotFound/> }>
                     <Route path=path!("/") view=pages::fleet::FleetPage/>
-                    <Route path=path!("/devices") view=pages::devices::DevicesPage/>
+                    <Route path=path!("/devices") view=devices::page::DevicesPage/>
                     <Route path=path!("/changes") view=pages::changes::ChangesPage/>
                     <Route path=path!("/settings") view=orgs::pages::OrgSettingsPage/>
                     <Route path=path!("/settings/members") view=orgs::pages::MembersPage/>

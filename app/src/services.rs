@@ -10,6 +10,7 @@ use std::sync::Arc;
 use leptos::prelude::use_context;
 
 use crate::auth::{LoginOutcome, Me, OrgSummary, Registered, TotpEnrolment};
+use crate::devices::{Device, DeviceInput};
 use crate::error::AppError;
 use crate::orgs::{Invitation, InvitationPreview, JobView, Member};
 use crate::roles::Role;
@@ -21,6 +22,7 @@ pub struct Services {
     pub system: Arc<dyn SystemService>,
     pub accounts: Arc<dyn AccountService>,
     pub orgs: Arc<dyn OrgService>,
+    pub devices: Arc<dyn DeviceService>,
 }
 
 /// How far a session has got.
@@ -160,6 +162,20 @@ pub trait OrgService: Send + Sync {
     ) -> Result<OrgSummary, AppError>;
     async fn jobs(&self, caller: &Caller, failed_only: bool) -> Result<Vec<JobView>, AppError>;
     async fn retry_job(&self, caller: &Caller, id: String) -> Result<(), AppError>;
+}
+
+/// Devices of the caller's current organisation.
+#[async_trait::async_trait]
+pub trait DeviceService: Send + Sync {
+    async fn list(&self, caller: &Caller) -> Result<Vec<Device>, AppError>;
+    async fn add(&self, caller: &Caller, input: DeviceInput) -> Result<Device, AppError>;
+    async fn update(
+        &self,
+        caller: &Caller,
+        id: String,
+        input: DeviceInput,
+    ) -> Result<Device, AppError>;
+    async fn delete(&self, caller: &Caller, id: String) -> Result<(), AppError>;
 }
 
 /// The services of the current request.

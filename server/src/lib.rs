@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod demo;
+pub mod devices;
 pub mod http;
 pub mod jobs;
 pub mod mail;
@@ -128,6 +129,7 @@ pub async fn run(
         )),
         accounts: Arc::new(accounts::service::AccountService::new(account_deps.clone())),
         orgs: Arc::new(orgs::OrgService::new(account_deps)),
+        devices: Arc::new(devices::DeviceService::new(store.clone())),
     };
     let state = AppState {
         leptos,

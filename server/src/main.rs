@@ -6,8 +6,11 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = mudmap::cli::Cli::parse();
+    // 8 MiB worker stacks (tokio's default is 2 MiB): server-side rendering of a large page is
+    // deeply recursive in debug builds. Virtual memory only; untouched pages cost nothing.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .thread_stack_size(8 * 1024 * 1024)
         .build()
     {
         Ok(runtime) => runtime,

@@ -7,7 +7,7 @@ mod support;
 use std::time::Duration;
 
 use mudmap::mail::sink::{ReceivedMail, SmtpSink};
-use serde_json::Value;
+use serde_json::{json, Value};
 use support::{token_in, with_smtp, Api, TestDbRef, TestServer};
 
 const PASSWORD: &str = "plover-granite-tundra-42";
@@ -662,6 +662,20 @@ async fn organisations_are_isolated_from_each_other(db: &TestDbRef) {
         .to_owned();
     let (_, alpha_jobs) = alice.call("orgs/jobs", &[("failed_only", "false")]).await;
     let alpha_job = alpha_jobs[0]["id"].as_str().unwrap().to_owned();
+    let (status, device) = alice
+        .call(
+            "devices/add",
+            &[
+                ("name", "alpha-fw"),
+                ("host", "192.0.2.1"),
+                ("port", "22"),
+                ("tags", "hq"),
+                ("notes", ""),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{device}");
+    let alpha_device = device["id"].as_str().unwrap().to_owned();
     // Make Alpha's job failed, so retrying it would be possible for Alpha.
     let store = mudmap::store::Store::connect(&db.url, &db.settings.database)
         .await
@@ -682,6 +696,32 @@ async fn organisations_are_isolated_from_each_other(db: &TestDbRef) {
         ("orgs/remove-member", vec![("user_id", &alice_id)], 404),
         ("orgs/revoke-invitation", vec![("id", &invitation_id)], 404),
         ("orgs/retry-job", vec![("id", &alpha_job)], 404),
+        (
+            "devices/update",
+            vec![
+                ("id", &alpha_device),
+                ("name", "pwned"),
+                ("host", "192.0.2.9"),
+                ("port", "22"),
+                ("tags", ""),
+                ("notes", ""),
+            ],
+            404,
+        ),
+        ("devices/delete", vec![("id", &alpha_device)], 404),
+        // The same address in another organisation is not a duplicate.
+        (
+            "devices/add",
+            vec![
+                ("name", "bravo-fw"),
+                ("host", "192.0.2.1"),
+                ("port", "22"),
+                ("tags", ""),
+                ("notes", ""),
+            ],
+            200,
+        ),
+        ("devices/list", vec![], 200),
         ("orgs/accept-invitation", vec![("token", &carol_token)], 409),
         // Scoped to Bob's own organisation by construction:
         ("orgs/members", vec![("search", "")], 200),
@@ -770,7 +810,9 @@ async fn organisations_are_isolated_from_each_other(db: &TestDbRef) {
         {
             let text = body.to_string();
             assert!(
-                !text.contains("alice@example.com") && !text.contains("Alpha\""),
+                !text.contains("alice@example.com")
+                    && !text.contains("Alpha\"")
+                    && !text.contains("alpha-fw"),
                 "{endpoint} leaked Alpha's data: {text}"
             );
         }
@@ -778,7 +820,9 @@ async fn organisations_are_isolated_from_each_other(db: &TestDbRef) {
     // Signed out, every non-public function asks to sign in.
     let anonymous = Api::new(&env.server);
     for (endpoint, form, _) in &matrix {
-        if !endpoint.starts_with("orgs/") || *endpoint == "orgs/invitation-preview" {
+        if !(endpoint.starts_with("orgs/") || endpoint.starts_with("devices/"))
+            || *endpoint == "orgs/invitation-preview"
+        {
             continue;
         }
         let (status, _) = anonymous.call(endpoint, form).await;
@@ -786,6 +830,9 @@ async fn organisations_are_isolated_from_each_other(db: &TestDbRef) {
     }
 
     // Alpha is untouched.
+    let (_, devices) = alice.call("devices/list", &[]).await;
+    assert_eq!(devices[0]["name"], "alpha-fw");
+    assert_eq!(devices.as_array().unwrap().len(), 1);
     assert_eq!(member_ids(&alice).await, alpha_members);
     assert_eq!(me(&alice).await["current"]["name"], "Alpha");
     let (_, invitations) = alice.call("orgs/invitations", &[]).await;
@@ -865,6 +912,158 @@ async fn an_existing_account_accepts_an_invitation_and_switches_organisations(db
     env.server.stop().await.unwrap();
 }
 
+fn device_form<'a>(name: &'a str, host: &'a str, port: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("name", name),
+        ("host", host),
+        ("port", port),
+        ("tags", "Acme, HQ"),
+        ("notes", "rack 3"),
+    ]
+}
+
+async fn devices_are_added_edited_and_deleted_by_the_right_roles(db: &TestDbRef) {
+    let env = start(db).await;
+    let owner = env.member("owner@example.com", "Acme").await;
+    let viewer = invite_and_join(&env, &owner, "vera@example.com", "viewer").await;
+    let operator = invite_and_join(&env, &owner, "otto@example.com", "operator").await;
+
+    // Bad input: one sentence per problem, nothing stored.
+    let (status, body) = operator
+        .call(
+            "devices/add",
+            &device_form("", "https://fw.example.com", "70000"),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    let text = error_text(&body);
+    assert!(
+        text.contains("Enter a name") && text.contains("without http://") && text.contains("65535"),
+        "{text}"
+    );
+
+    let (status, fw) = operator
+        .call(
+            "devices/add",
+            &device_form("acme-hq", "FW1.Example.com", ""),
+        )
+        .await;
+    assert_eq!(status, 200, "{fw}");
+    assert_eq!(fw["host"], "fw1.example.com");
+    assert_eq!(fw["port"], 22, "the SSH port defaults to 22");
+    assert_eq!(
+        fw["state"], "inactive",
+        "a new device is inactive until activated"
+    );
+    assert_eq!(fw["tags"], json!(["acme", "hq"]));
+    let id = fw["id"].as_str().unwrap().to_owned();
+
+    // The same host and port again is refused, naming the device that has it.
+    let (status, body) = owner
+        .call(
+            "devices/add",
+            &device_form("acme-hq-2", "fw1.example.com", "22"),
+        )
+        .await;
+    assert_eq!(status, 409);
+    assert!(
+        error_text(&body).contains("acme-hq already uses fw1.example.com port 22"),
+        "{body}"
+    );
+    let (status, _) = owner
+        .call(
+            "devices/add",
+            &device_form("acme-branch", "2001:db8::1", "2222"),
+        )
+        .await;
+    assert_eq!(status, 200);
+
+    // Viewers read only; operators edit but do not delete.
+    assert_eq!(
+        viewer
+            .call("devices/list", &[])
+            .await
+            .1
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let (status, _) = viewer
+        .call("devices/add", &device_form("x", "192.0.2.50", "22"))
+        .await;
+    assert_eq!(status, 403);
+    let mut edit = device_form("acme-hq", "fw1.example.com", "22");
+    edit.insert(0, ("id", id.as_str()));
+    let (status, _) = viewer.call("devices/update", &edit).await;
+    assert_eq!(status, 403);
+    let (status, _) = operator.call("devices/delete", &[("id", &id)]).await;
+    assert_eq!(status, 403);
+
+    // A new address forgets the pinned host key (a different machine must be confirmed again).
+    let store = mudmap::store::Store::connect(&db.url, &db.settings.database)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE devices SET host_key_fingerprint = 'SHA256:pinned' WHERE id = $1")
+        .bind(&id)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let mut renamed = device_form("acme-hq-main", "fw1.example.com", "22");
+    renamed.insert(0, ("id", id.as_str()));
+    let (status, body) = operator.call("devices/update", &renamed).await;
+    assert_eq!(status, 200, "{body}");
+    let pinned: (Option<String>,) =
+        sqlx::query_as("SELECT host_key_fingerprint FROM devices WHERE id = $1")
+            .bind(&id)
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        pinned.0.as_deref(),
+        Some("SHA256:pinned"),
+        "same address keeps the key"
+    );
+    let mut moved = device_form("acme-hq-main", "192.0.2.7", "22");
+    moved.insert(0, ("id", id.as_str()));
+    let (status, _) = operator.call("devices/update", &moved).await;
+    assert_eq!(status, 200);
+    let pinned: (Option<String>,) =
+        sqlx::query_as("SELECT host_key_fingerprint FROM devices WHERE id = $1")
+            .bind(&id)
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        pinned.0, None,
+        "a new address must have its key confirmed again"
+    );
+
+    let (status, _) = owner.call("devices/delete", &[("id", &id)]).await;
+    assert_eq!(status, 200);
+    let (status, _) = owner.call("devices/delete", &[("id", &id)]).await;
+    assert_eq!(status, 404);
+    let audit: Vec<(String,)> = sqlx::query_as(
+        "SELECT action FROM audit_log WHERE action LIKE 'device.%' ORDER BY created_at, id",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    let actions: Vec<String> = audit.into_iter().map(|(a,)| a).collect();
+    assert_eq!(
+        actions,
+        [
+            "device.added",
+            "device.added",
+            "device.updated",
+            "device.updated",
+            "device.deleted"
+        ]
+    );
+    store.close().await;
+    env.server.stop().await.unwrap();
+}
+
 async fn cross_site_writes_are_refused(db: &TestDbRef) {
     let env = start(db).await;
     let alice = env.member("alice@example.com", "Alpha").await;
@@ -896,6 +1095,7 @@ async fn cross_site_writes_are_refused(db: &TestDbRef) {
 
 on_both_engines!(
     sign_up_verify_and_sign_in_with_mail_over_smtp,
+    devices_are_added_edited_and_deleted_by_the_right_roles,
     an_existing_account_accepts_an_invitation_and_switches_organisations,
     roles_decide_who_may_change_what,
     organisations_are_isolated_from_each_other,

@@ -2,6 +2,5 @@
 //! (its types, server functions and components together) once it has behaviour.
 
 pub mod changes;
-pub mod devices;
 pub mod fleet;
 pub mod not_found;
