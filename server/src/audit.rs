@@ -1,8 +1,11 @@
 //! The audit log: who did what to which thing, written in the same transaction as the change.
 //! Entries name ids and short facts, never secrets or raw device configuration.
 
+use app::error::AppError;
+use app::services::Caller;
 use sqlx::{Any, Transaction};
 
+use crate::services::store_failure;
 use crate::store::{now_ms, StoreError};
 
 /// One audit entry. `org_id` is None for instance-level events (e.g. an organisation deleted).
@@ -40,4 +43,27 @@ pub async fn record(
         "audit"
     );
     Ok(())
+}
+
+/// Record an action the signed-in `caller` took, in `tx`; a failure is the user-facing error.
+pub async fn by_caller(
+    tx: &mut Transaction<'static, Any>,
+    org_id: Option<&str>,
+    caller: &Caller,
+    action: &str,
+    subject: &str,
+    detail: String,
+) -> Result<(), AppError> {
+    record(
+        tx,
+        Entry {
+            org_id,
+            actor_id: Some(&caller.user_id),
+            action,
+            subject,
+            detail,
+        },
+    )
+    .await
+    .map_err(store_failure)
 }

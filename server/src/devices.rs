@@ -91,28 +91,6 @@ impl DeviceService {
             "{name} already uses {host} port {port} in this organisation. Edit that device instead, or check the address."
         ))
     }
-
-    async fn record(
-        tx: &mut Transaction<'static, Any>,
-        org_id: &str,
-        caller: &Caller,
-        action: &str,
-        subject: &str,
-        detail: String,
-    ) -> Result<(), AppError> {
-        audit::record(
-            tx,
-            audit::Entry {
-                org_id: Some(org_id),
-                actor_id: Some(&caller.user_id),
-                action,
-                subject,
-                detail,
-            },
-        )
-        .await
-        .map_err(store_failure)
-    }
 }
 
 #[async_trait::async_trait]
@@ -159,9 +137,9 @@ impl app::services::DeviceService for DeviceService {
             }
             return Err(store_failure(error));
         }
-        Self::record(
+        audit::by_caller(
             &mut tx,
-            &org.id,
+            Some(&org.id),
             caller,
             "device.added",
             &valid.name,
@@ -219,9 +197,9 @@ impl app::services::DeviceService for DeviceService {
         } else {
             "details".to_owned()
         };
-        Self::record(
+        audit::by_caller(
             &mut tx,
-            &org.id,
+            Some(&org.id),
             caller,
             "device.updated",
             &valid.name,
@@ -243,9 +221,9 @@ impl app::services::DeviceService for DeviceService {
             .execute(&mut *tx)
             .await
             .map_err(|e| store_failure(e.into()))?;
-        Self::record(
+        audit::by_caller(
             &mut tx,
-            &org.id,
+            Some(&org.id),
             caller,
             "device.deleted",
             &device.name,

@@ -247,29 +247,6 @@ impl OrgService {
     }
 }
 
-/// Write an audit entry for an action `caller` took, in `tx`.
-async fn record(
-    tx: &mut Transaction<'static, Any>,
-    org_id: Option<&str>,
-    caller: &Caller,
-    action: &str,
-    subject: &str,
-    detail: String,
-) -> Result<(), AppError> {
-    audit::record(
-        tx,
-        audit::Entry {
-            org_id,
-            actor_id: Some(&caller.user_id),
-            action,
-            subject,
-            detail,
-        },
-    )
-    .await
-    .map_err(store_failure)
-}
-
 fn escape_like(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
@@ -307,7 +284,7 @@ impl app::services::OrgService for OrgService {
         let org_id = insert_org_with_owner(&mut tx, &name, &caller.user_id)
             .await
             .map_err(store_failure)?;
-        record(
+        audit::by_caller(
             &mut tx,
             Some(&org_id),
             caller,
@@ -340,7 +317,7 @@ impl app::services::OrgService for OrgService {
             .execute(&mut *tx)
             .await
             .map_err(db)?;
-        record(
+        audit::by_caller(
             &mut tx,
             Some(&org.id),
             caller,
@@ -366,7 +343,7 @@ impl app::services::OrgService for OrgService {
             .execute(&mut *tx)
             .await
             .map_err(db)?;
-        record(
+        audit::by_caller(
             &mut tx,
             None,
             caller,
@@ -430,7 +407,7 @@ impl app::services::OrgService for OrgService {
             .execute(&mut *tx)
             .await
             .map_err(db)?;
-        record(
+        audit::by_caller(
             &mut tx,
             Some(&org.id),
             caller,
@@ -462,7 +439,7 @@ impl app::services::OrgService for OrgService {
             .execute(&mut *tx)
             .await
             .map_err(db)?;
-        record(
+        audit::by_caller(
             &mut tx,
             Some(&org.id),
             caller,
@@ -489,7 +466,7 @@ impl app::services::OrgService for OrgService {
             .execute(&mut *tx)
             .await
             .map_err(db)?;
-        record(
+        audit::by_caller(
             &mut tx,
             Some(&org.id),
             caller,
@@ -554,7 +531,7 @@ impl app::services::OrgService for OrgService {
         .execute(&mut *tx)
         .await
         .map_err(db)?;
-        record(
+        audit::by_caller(
             &mut tx,
             Some(&org.id),
             caller,
@@ -625,7 +602,7 @@ impl app::services::OrgService for OrgService {
         let Some((email,)) = row else {
             return Err(AppError::NotFound("That invitation".to_owned()));
         };
-        record(
+        audit::by_caller(
             &mut tx,
             Some(&org.id),
             caller,
