@@ -120,6 +120,11 @@ async fn php_agent() -> Subject {
 impl Subject {
     /// Send `input` to the agent in call mode; the response lines, parsed.
     async fn call_raw(&self, input: Vec<u8>) -> Vec<Value> {
+        self.call_with_status(input).await.1
+    }
+
+    /// Like [`Subject::call_raw`], with the agent's exit status.
+    async fn call_with_status(&self, input: Vec<u8>) -> (Option<u32>, Vec<Value>) {
         let keys: Arc<dyn HostKeyStore> = self.keys.clone();
         let out = one_shot_exec(
             &self.target,
@@ -136,13 +141,15 @@ impl Subject {
             self.name,
             String::from_utf8_lossy(&out.stderr)
         );
-        out.stdout_text()
+        let lines: Vec<Value> = out
+            .stdout_text()
             .lines()
             .map(|line| {
                 serde_json::from_str(line)
                     .unwrap_or_else(|e| panic!("{}: not a JSON line ({e}): {line:.200}", self.name))
             })
-            .collect()
+            .collect();
+        (out.exit_status, lines)
     }
 
     async fn call(&self, request: Value) -> Value {
@@ -178,6 +185,10 @@ impl Subject {
 
 async fn conforms(subject: Subject) {
     let name = subject.name;
+    let (exit, _) = subject
+        .call_with_status(b"{\"v\":1,\"id\":1,\"method\":\"hello\"}\n".to_vec())
+        .await;
+    assert_eq!(exit, Some(0), "{name}: call mode exits 0 after answering");
     let hello: Hello = subject.result("hello").await;
     assert_eq!(hello.protocol, 1, "{name}");
     assert!(!hello.hostname.is_empty(), "{name}");
@@ -201,9 +212,14 @@ async fn conforms(subject: Subject) {
     assert_eq!(status.config_hash, before.hash, "{name}");
 
     // Each bad request gets its typed error.
-    let malformed = subject
-        .call_raw(b"{\"v\":1,\"id\":3,\"method\"\n".to_vec())
+    let (exit, malformed) = subject
+        .call_with_status(b"{\"v\":1,\"id\":3,\"method\"\n".to_vec())
         .await;
+    assert_eq!(
+        exit,
+        Some(2),
+        "{name}: call mode exits 2 when the input is not a request"
+    );
     assert_eq!(subject.error_code(&malformed[0]), "bad_request", "{name}");
     assert!(malformed[0]["id"].is_null(), "{name}: {}", malformed[0]);
     let unknown = subject

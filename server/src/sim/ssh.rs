@@ -136,22 +136,23 @@ impl DeviceSession {
         Ok(())
     }
 
-    /// Answer every complete line in the buffer; returns whether a one-shot call is done.
+    /// Answer every complete line in the buffer; returns the exit status once a one-shot call
+    /// is done: 0, or 2 when its input was not a request at all (as the real agent does).
     fn drain_lines(
         &mut self,
         channel: ChannelId,
         session: &mut Session,
-    ) -> Result<bool, russh::Error> {
+    ) -> Result<Option<u32>, russh::Error> {
         let device = self.device.clone();
         let Some(mode) = self.channels.get_mut(&channel) else {
-            return Ok(false);
+            return Ok(None);
         };
         let (buf, one_shot) = match mode {
             Mode::Serve(buf) => (buf, false),
             Mode::Call(buf) => (buf, true),
-            Mode::Idle => return Ok(false),
+            Mode::Idle => return Ok(None),
         };
-        let mut answered = false;
+        let mut answered = None;
         loop {
             let response = match buf.next() {
                 Next::Wait => break,
@@ -166,12 +167,12 @@ impl DeviceSession {
                 },
             };
             session.data(channel, response.to_frame())?;
-            answered = true;
+            answered = Some(if response.id.is_none() { 2 } else { 0 });
             if one_shot {
                 break;
             }
         }
-        Ok(one_shot && answered)
+        Ok(answered.filter(|_| one_shot))
     }
 }
 
@@ -291,8 +292,8 @@ impl russh::server::Handler for DeviceSession {
                 lines.buf.extend_from_slice(data);
             }
         }
-        if self.drain_lines(channel, session)? {
-            self.finish(channel, 0, session)?;
+        if let Some(status) = self.drain_lines(channel, session)? {
+            self.finish(channel, status, session)?;
         }
         Ok(())
     }
