@@ -4,7 +4,7 @@
 //! above add and edit; admins and owners delete. Every change is audited. (Activation, which
 //! reaches the firewall, is a separate flow.)
 
-use app::devices::{validate, Device, DeviceInput, DeviceState};
+use app::devices::{validate, Device, DeviceInput, DeviceState, ValidDevice};
 use app::error::AppError;
 use app::roles::Role;
 use app::services::Caller;
@@ -75,6 +75,23 @@ impl DeviceService {
         to_device(&row).map_err(|e| store_failure(e.into()))
     }
 
+    /// The error for a failed insert or update: a taken address names the device that has it
+    /// (looked up after the failed transaction is dropped).
+    async fn refused(
+        &self,
+        tx: Transaction<'static, Any>,
+        error: StoreError,
+        org_id: &str,
+        valid: &ValidDevice,
+    ) -> AppError {
+        drop(tx);
+        if is_unique_violation(&error) {
+            self.duplicate(org_id, &valid.host, valid.port).await
+        } else {
+            store_failure(error)
+        }
+    }
+
     /// The sentence for a taken address, naming the device that has it.
     async fn duplicate(&self, org_id: &str, host: &str, port: u16) -> AppError {
         let existing: Option<(String,)> = sqlx::query_as(
@@ -131,11 +148,7 @@ impl app::services::DeviceService for DeviceService {
         .await
         .map_err(StoreError::from);
         if let Err(error) = inserted {
-            if is_unique_violation(&error) {
-                drop(tx);
-                return Err(self.duplicate(&org.id, &valid.host, valid.port).await);
-            }
-            return Err(store_failure(error));
+            return Err(self.refused(tx, error, &org.id, &valid).await);
         }
         audit::by_caller(
             &mut tx,
@@ -183,11 +196,7 @@ impl app::services::DeviceService for DeviceService {
         .await
         .map_err(StoreError::from);
         if let Err(error) = updated {
-            if is_unique_violation(&error) {
-                drop(tx);
-                return Err(self.duplicate(&org.id, &valid.host, valid.port).await);
-            }
-            return Err(store_failure(error));
+            return Err(self.refused(tx, error, &org.id, &valid).await);
         }
         let detail = if moved {
             format!(
