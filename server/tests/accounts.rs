@@ -1101,38 +1101,10 @@ on_both_engines!(
     organisations_are_isolated_from_each_other,
 );
 
-mod sqlite_only {
-    use super::*;
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn password_reset() {
-        support::with_db(support::Engine::Sqlite, |db| async move {
-            password_reset_links_are_single_use_and_expire(&db).await
-        })
-        .await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn throttling() {
-        support::with_db(support::Engine::Sqlite, |db| async move {
-            repeated_failures_lock_the_account_then_the_address(&db).await
-        })
-        .await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn two_factor() {
-        support::with_db(support::Engine::Sqlite, |db| async move {
-            two_factor_sign_in_with_codes_and_recovery_codes(&db).await
-        })
-        .await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn cross_site() {
-        support::with_db(support::Engine::Sqlite, |db| async move {
-            cross_site_writes_are_refused(&db).await
-        })
-        .await;
-    }
-}
+// Behaviour that does not depend on the engine's SQL dialect beyond what the tests above cover.
+on_sqlite!(
+    password_reset_links_are_single_use_and_expire,
+    repeated_failures_lock_the_account_then_the_address,
+    two_factor_sign_in_with_codes_and_recovery_codes,
+    cross_site_writes_are_refused,
+);

@@ -337,3 +337,18 @@ pub fn token_in(mail: &mudmap::mail::sink::ReceivedMail, path: &str) -> String {
         .unwrap_or_else(|| panic!("no {path} link in {links:?}"));
     link.split("token=").nth(1).unwrap().to_owned()
 }
+
+/// Generate one `#[tokio::test]` on SQLite only from an async fn taking `&TestDbRef`.
+#[macro_export]
+macro_rules! on_sqlite {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite_only {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    $crate::support::with_db($crate::support::Engine::Sqlite, |db| async move { super::$name(&db).await }).await;
+                }
+            )*
+        }
+    };
+}
