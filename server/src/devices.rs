@@ -12,7 +12,7 @@ use sqlx::{Any, Row, Transaction};
 
 use crate::accounts::rows::is_unique_violation;
 use crate::audit;
-use crate::services::store_failure;
+use crate::services::{sql_failure, store_failure};
 use crate::store::{now_ms, Store, StoreError};
 
 pub struct DeviceService {
@@ -70,9 +70,9 @@ impl DeviceService {
             .bind(org_id)
             .fetch_optional(&mut **tx)
             .await
-            .map_err(|e| store_failure(e.into()))?
+            .map_err(sql_failure)?
             .ok_or_else(|| AppError::NotFound("That device".to_owned()))?;
-        to_device(&row).map_err(|e| store_failure(e.into()))
+        to_device(&row).map_err(sql_failure)
     }
 
     /// The error for a failed insert or update: a taken address names the device that has it
@@ -119,11 +119,11 @@ impl app::services::DeviceService for DeviceService {
             .bind(&org.id)
             .fetch_all(self.store.pool())
             .await
-            .map_err(|e| store_failure(e.into()))?;
+            .map_err(sql_failure)?;
         rows.iter()
             .map(to_device)
             .collect::<Result<_, _>>()
-            .map_err(|e| store_failure(e.into()))
+            .map_err(sql_failure)
     }
 
     async fn add(&self, caller: &Caller, input: DeviceInput) -> Result<Device, AppError> {
@@ -160,7 +160,7 @@ impl app::services::DeviceService for DeviceService {
         )
         .await?;
         let device = self.get(&mut tx, &org.id, &id).await?;
-        tx.commit().await.map_err(|e| store_failure(e.into()))?;
+        tx.commit().await.map_err(sql_failure)?;
         tracing::info!(device.id = %id, org.id = %org.id, "device added");
         Ok(device)
     }
@@ -216,7 +216,7 @@ impl app::services::DeviceService for DeviceService {
         )
         .await?;
         let device = self.get(&mut tx, &org.id, &id).await?;
-        tx.commit().await.map_err(|e| store_failure(e.into()))?;
+        tx.commit().await.map_err(sql_failure)?;
         Ok(device)
     }
 
@@ -229,7 +229,7 @@ impl app::services::DeviceService for DeviceService {
             .bind(&org.id)
             .execute(&mut *tx)
             .await
-            .map_err(|e| store_failure(e.into()))?;
+            .map_err(sql_failure)?;
         audit::by_caller(
             &mut tx,
             Some(&org.id),
@@ -239,7 +239,7 @@ impl app::services::DeviceService for DeviceService {
             format!("{} port {}", device.host, device.port),
         )
         .await?;
-        tx.commit().await.map_err(|e| store_failure(e.into()))?;
+        tx.commit().await.map_err(sql_failure)?;
         tracing::info!(device.id = %id, org.id = %org.id, "device deleted");
         Ok(())
     }

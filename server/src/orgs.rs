@@ -17,7 +17,7 @@ use crate::audit;
 use crate::crypto::random_id;
 use crate::jobs::JobState;
 use crate::notify::{job_title, MailJob, INVITATION};
-use crate::services::store_failure;
+use crate::services::{sql_failure, store_failure};
 use crate::store::{now_ms, StoreError};
 
 /// How long an invitation link works.
@@ -66,10 +66,6 @@ pub struct PendingInvitation {
     pub expires_at: i64,
 }
 
-fn db(e: sqlx::Error) -> AppError {
-    store_failure(e.into())
-}
-
 /// The invitation behind a link, if it can still be accepted; otherwise the reason why not.
 pub async fn pending_invitation(
     deps: &AccountDeps,
@@ -93,11 +89,11 @@ pub async fn pending_invitation(
     .bind(&id)
     .fetch_optional(deps.store.pool())
     .await
-    .map_err(db)?
+    .map_err(sql_failure)?
     .ok_or_else(bad)?;
     if row
         .try_get::<Option<i64>, _>("accepted_at")
-        .map_err(db)?
+        .map_err(sql_failure)?
         .is_some()
     {
         return Err(AppError::Conflict(
@@ -106,7 +102,7 @@ pub async fn pending_invitation(
     }
     if row
         .try_get::<Option<i64>, _>("revoked_at")
-        .map_err(db)?
+        .map_err(sql_failure)?
         .is_some()
     {
         return Err(AppError::Invalid(
@@ -114,21 +110,21 @@ pub async fn pending_invitation(
                 .to_owned(),
         ));
     }
-    let expires_at: i64 = row.try_get("expires_at").map_err(db)?;
+    let expires_at: i64 = row.try_get("expires_at").map_err(sql_failure)?;
     if expires_at <= now_ms() {
         return Err(AppError::Invalid(
             "This invitation has expired. Ask the organisation's admins to invite you again."
                 .to_owned(),
         ));
     }
-    let role: String = row.try_get("role").map_err(db)?;
+    let role: String = row.try_get("role").map_err(sql_failure)?;
     Ok(PendingInvitation {
-        id: row.try_get("id").map_err(db)?,
-        org_id: row.try_get("org_id").map_err(db)?,
-        org_name: row.try_get("org_name").map_err(db)?,
-        email: row.try_get("email").map_err(db)?,
+        id: row.try_get("id").map_err(sql_failure)?,
+        org_id: row.try_get("org_id").map_err(sql_failure)?,
+        org_name: row.try_get("org_name").map_err(sql_failure)?,
+        email: row.try_get("email").map_err(sql_failure)?,
         role: Role::parse(&role).unwrap_or(Role::Viewer),
-        inviter_email: row.try_get("inviter").map_err(db)?,
+        inviter_email: row.try_get("inviter").map_err(sql_failure)?,
         expires_at,
     })
 }
@@ -151,7 +147,7 @@ pub async fn join(
     .bind(user_id)
     .execute(&mut **tx)
     .await
-    .map_err(db)?;
+    .map_err(sql_failure)?;
     if accepted.rows_affected() != 1 {
         return Err(AppError::Conflict(
             "This invitation was just accepted or withdrawn.".to_owned(),
@@ -167,7 +163,7 @@ pub async fn join(
     .bind(now)
     .execute(&mut **tx)
     .await
-    .map_err(db)?;
+    .map_err(sql_failure)?;
     audit::record(
         tx,
         audit::Entry {
@@ -195,7 +191,7 @@ pub async fn join(
     .bind(user_id)
     .fetch_all(&mut **tx)
     .await
-    .map_err(db)?;
+    .map_err(sql_failure)?;
     for (owner,) in owners {
         MailJob::MemberJoined {
             org_id: invitation.org_id.clone(),
@@ -223,7 +219,7 @@ async fn role_of(
     .bind(user_id)
     .fetch_optional(&mut **tx)
     .await
-    .map_err(db)?;
+    .map_err(sql_failure)?;
     Ok(row.and_then(|(role, email)| Role::parse(&role).map(|r| (r, email))))
 }
 
@@ -233,7 +229,7 @@ async fn owner_count(tx: &mut Transaction<'static, Any>, org_id: &str) -> Result
             .bind(org_id)
             .fetch_one(&mut **tx)
             .await
-            .map_err(db)?;
+            .map_err(sql_failure)?;
     Ok(n)
 }
 
@@ -267,7 +263,7 @@ impl app::services::OrgService for OrgService {
                 .bind(&caller.user_id)
                 .fetch_optional(self.deps.store.pool())
                 .await
-                .map_err(db)?;
+                .map_err(sql_failure)?;
         if member.is_none() {
             return Err(AppError::NotFound("The organisation".to_owned()));
         }
@@ -316,7 +312,7 @@ impl app::services::OrgService for OrgService {
             .bind(now_ms())
             .execute(&mut *tx)
             .await
-            .map_err(db)?;
+            .map_err(sql_failure)?;
         audit::by_caller(
             &mut tx,
             Some(&org.id),
@@ -342,7 +338,7 @@ impl app::services::OrgService for OrgService {
             .bind(&org.id)
             .execute(&mut *tx)
             .await
-            .map_err(db)?;
+            .map_err(sql_failure)?;
         audit::by_caller(
             &mut tx,
             None,
@@ -366,7 +362,7 @@ impl app::services::OrgService for OrgService {
         .bind(pattern)
         .fetch_all(self.deps.store.pool())
         .await
-        .map_err(db)?;
+        .map_err(sql_failure)?;
         let mut members: Vec<Member> = rows
             .into_iter()
             .filter_map(|(user_id, email, role, joined)| {
@@ -406,7 +402,7 @@ impl app::services::OrgService for OrgService {
             .bind(role.as_str())
             .execute(&mut *tx)
             .await
-            .map_err(db)?;
+            .map_err(sql_failure)?;
         audit::by_caller(
             &mut tx,
             Some(&org.id),
@@ -438,7 +434,7 @@ impl app::services::OrgService for OrgService {
             .bind(&user_id)
             .execute(&mut *tx)
             .await
-            .map_err(db)?;
+            .map_err(sql_failure)?;
         audit::by_caller(
             &mut tx,
             Some(&org.id),
@@ -465,7 +461,7 @@ impl app::services::OrgService for OrgService {
             .bind(&caller.user_id)
             .execute(&mut *tx)
             .await
-            .map_err(db)?;
+            .map_err(sql_failure)?;
         audit::by_caller(
             &mut tx,
             Some(&org.id),
@@ -499,7 +495,7 @@ impl app::services::OrgService for OrgService {
         .bind(&email)
         .fetch_optional(&mut *tx)
         .await
-        .map_err(db)?;
+        .map_err(sql_failure)?;
         if member.is_some() {
             return Err(AppError::Conflict(format!(
                 "{email} is already a member of {}.",
@@ -516,7 +512,7 @@ impl app::services::OrgService for OrgService {
         .bind(now)
         .execute(&mut *tx)
         .await
-        .map_err(db)?;
+        .map_err(sql_failure)?;
         sqlx::query(
             "INSERT INTO invitations (id, org_id, email, role, invited_by, created_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -530,7 +526,7 @@ impl app::services::OrgService for OrgService {
         .bind(now + INVITATION_TTL_MS)
         .execute(&mut *tx)
         .await
-        .map_err(db)?;
+        .map_err(sql_failure)?;
         audit::by_caller(
             &mut tx,
             Some(&org.id),
@@ -569,7 +565,7 @@ impl app::services::OrgService for OrgService {
         .bind(now_ms())
         .fetch_all(self.deps.store.pool())
         .await
-        .map_err(db)?;
+        .map_err(sql_failure)?;
         rows.iter()
             .map(|row| {
                 let role: String = row.try_get("role")?;
@@ -583,7 +579,7 @@ impl app::services::OrgService for OrgService {
                 })
             })
             .collect::<Result<_, sqlx::Error>>()
-            .map_err(db)
+            .map_err(sql_failure)
     }
 
     async fn revoke_invitation(&self, caller: &Caller, id: String) -> Result<(), AppError> {
@@ -598,7 +594,7 @@ impl app::services::OrgService for OrgService {
         .bind(now_ms())
         .fetch_optional(&mut *tx)
         .await
-        .map_err(db)?;
+        .map_err(sql_failure)?;
         let Some((email,)) = row else {
             return Err(AppError::NotFound("That invitation".to_owned()));
         };
@@ -624,7 +620,7 @@ impl app::services::OrgService for OrgService {
             .bind(&invitation.email)
             .fetch_optional(self.deps.store.pool())
             .await
-            .map_err(db)?;
+            .map_err(sql_failure)?;
         Ok(InvitationPreview {
             org_name: invitation.org_name,
             inviter_email: invitation.inviter_email,

@@ -93,7 +93,7 @@ pub fn DevicesPage() -> impl IntoView {
         .map(|e| e.to_string())
     });
 
-    let actions_for_form = RowActions {
+    let actions_for_form = DeviceSignals {
         role,
         editing,
         deleting,
@@ -183,9 +183,9 @@ pub fn DevicesPage() -> impl IntoView {
     }
 }
 
-/// What a row's buttons change on the page.
+/// The page's shared state: the form's fields and errors, and what the rows' buttons set.
 #[derive(Clone, Copy)]
-struct RowActions {
+struct DeviceSignals {
     role: Signal<Option<Role>>,
     editing: RwSignal<Option<Device>>,
     deleting: RwSignal<Option<Device>>,
@@ -199,7 +199,7 @@ struct RowActions {
 }
 
 #[component]
-fn DeviceTable(title: &'static str, devices: Vec<Device>, actions: RowActions) -> impl IntoView {
+fn DeviceTable(title: &'static str, devices: Vec<Device>, actions: DeviceSignals) -> impl IntoView {
     let empty = if title == "Active" {
         "No active devices yet: activate one to manage it."
     } else {
@@ -241,7 +241,7 @@ fn DeviceTable(title: &'static str, devices: Vec<Device>, actions: RowActions) -
 }
 
 #[component]
-fn DeviceRow(device: Device, actions: RowActions) -> impl IntoView {
+fn DeviceRow(device: Device, actions: DeviceSignals) -> impl IntoView {
     let can_edit = actions.role.get_untracked().is_some_and(Role::can_operate);
     let can_delete = actions
         .role
@@ -282,7 +282,7 @@ fn DeviceRow(device: Device, actions: RowActions) -> impl IntoView {
 /// The add / edit form. Field errors come from [`validate`], run before anything is sent.
 #[component]
 fn DeviceForm(
-    fields: RowActions,
+    fields: DeviceSignals,
     server_error: Signal<Option<String>>,
     pending: Signal<bool>,
     on_submit: Callback<()>,

@@ -18,7 +18,7 @@ use crate::audit;
 use crate::crypto::{random_id, Sealer, TokenMinter};
 use crate::jobs::Queue;
 use crate::notify::{MailJob, PASSWORD_RESET, VERIFY_EMAIL};
-use crate::services::store_failure;
+use crate::services::{sql_failure, store_failure};
 use crate::store::{now_ms, Store, StoreError};
 
 const VERIFY_TTL_MS: i64 = 24 * 3_600_000;
@@ -163,6 +163,29 @@ impl AccountService {
         }
     }
 
+    /// The signed-in user, once `password` proved to be theirs; a wrong one counts as a failed
+    /// sign-in (throttled) and is refused with `wrong`.
+    async fn confirm_password(
+        &self,
+        caller: &Caller,
+        password: String,
+        wrong: &str,
+    ) -> Result<UserRow, AppError> {
+        let keys = [Key::Account(caller.email.clone())];
+        self.ensure_not_locked(&keys).await?;
+        let user = user_by(self.store(), "id", &caller.user_id)
+            .await
+            .map_err(store_failure)?
+            .ok_or(AppError::Unauthenticated)?;
+        if password::verify_blocking(password, user.password_hash.clone()).await {
+            Ok(user)
+        } else {
+            Err(self
+                .failed(&keys, AppError::Invalid(wrong.to_owned()))
+                .await)
+        }
+    }
+
     /// Start a full session for `user_id` in their first organisation; returns the cookie.
     async fn sign_in(&self, user_id: &str, client: &ClientInfo) -> Result<String, AppError> {
         let org = sessions::first_membership(self.store(), user_id)
@@ -181,7 +204,7 @@ impl AccountService {
             )
             .await
             .map_err(store_failure)?;
-        tx.commit().await.map_err(|e| store_failure(e.into()))?;
+        tx.commit().await.map_err(sql_failure)?;
         Ok(self.deps.sessions.cookie(&token))
     }
 
@@ -238,7 +261,7 @@ impl AccountService {
         .bind(now + ttl)
         .execute(&mut *tx)
         .await
-        .map_err(|e| store_failure(e.into()))?;
+        .map_err(sql_failure)?;
         let mail = if purpose == VERIFY_EMAIL {
             MailJob::VerifyEmail { token_id: id }
         } else {
@@ -269,7 +292,7 @@ impl AccountService {
         .bind(purpose)
         .fetch_optional(&mut **tx)
         .await
-        .map_err(|e| store_failure(e.into()))?;
+        .map_err(sql_failure)?;
         let (user_id, expires_at, used_at) = row.ok_or_else(bad_link)?;
         if used_at.is_some() {
             return Err(AppError::Conflict(if purpose == VERIFY_EMAIL {
@@ -290,7 +313,7 @@ impl AccountService {
             .bind(now)
             .execute(&mut **tx)
             .await
-            .map_err(|e| store_failure(e.into()))?;
+            .map_err(sql_failure)?;
         Ok(user_id)
     }
 }
@@ -303,7 +326,7 @@ impl app::services::AccountService for AccountService {
                 .bind(&caller.user_id)
                 .fetch_optional(self.store().pool())
                 .await
-                .map_err(|e| store_failure(e.into()))?;
+                .map_err(sql_failure)?;
         let rows: Vec<(String, String, String)> = sqlx::query_as(
             "SELECT o.id, o.name, m.role FROM memberships m JOIN organisations o ON o.id = m.org_id \
              WHERE m.user_id = $1 ORDER BY o.name, o.id",
@@ -311,7 +334,7 @@ impl app::services::AccountService for AccountService {
         .bind(&caller.user_id)
         .fetch_all(self.store().pool())
         .await
-        .map_err(|e| store_failure(e.into()))?;
+        .map_err(sql_failure)?;
         let orgs: Vec<OrgSummary> = rows
             .into_iter()
             .filter_map(|(id, name, role)| {
@@ -446,7 +469,7 @@ impl app::services::AccountService for AccountService {
                 )
                 .await
                 .map_err(store_failure)?;
-            tx.commit().await.map_err(|e| store_failure(e.into()))?;
+            tx.commit().await.map_err(sql_failure)?;
             return Ok((
                 LoginOutcome::SecondFactor,
                 self.deps.sessions.cookie(&token),
@@ -497,7 +520,7 @@ impl app::services::AccountService for AccountService {
                     .bind(step)
                     .execute(self.store().pool())
                     .await
-                    .map_err(|e| store_failure(e.into()))?;
+                    .map_err(sql_failure)?;
                     result.rows_affected() == 1
                 }
                 None => false,
@@ -512,7 +535,7 @@ impl app::services::AccountService for AccountService {
             .bind(now_ms())
             .execute(self.store().pool())
             .await
-            .map_err(|e| store_failure(e.into()))?;
+            .map_err(sql_failure)?;
             if result.rows_affected() == 1 {
                 tracing::info!(user.id = %user.id, "signed in with a recovery code");
             }
@@ -569,13 +592,13 @@ impl app::services::AccountService for AccountService {
             .bind(now)
             .execute(&mut *tx)
             .await
-            .map_err(|e| store_failure(e.into()))?;
+            .map_err(sql_failure)?;
         let (email,): (String,) = sqlx::query_as("SELECT email FROM users WHERE id = $1")
             .bind(&user_id)
             .fetch_one(&mut *tx)
             .await
-            .map_err(|e| store_failure(e.into()))?;
-        tx.commit().await.map_err(|e| store_failure(e.into()))?;
+            .map_err(sql_failure)?;
+        tx.commit().await.map_err(sql_failure)?;
         tracing::info!(user.id = %user_id, "email address verified");
         Ok(email)
     }
@@ -627,7 +650,7 @@ impl app::services::AccountService for AccountService {
         .bind(&id)
         .fetch_optional(self.store().pool())
         .await
-        .map_err(|e| store_failure(e.into()))?;
+        .map_err(sql_failure)?;
         let (email,) = owner.ok_or_else(bad_link)?;
         password::check_policy(&new_password, &email).map_err(AppError::Invalid)?;
         let hash = password::hash_blocking(new_password)
@@ -644,11 +667,11 @@ impl app::services::AccountService for AccountService {
         .bind(now)
         .execute(&mut *tx)
         .await
-        .map_err(|e| store_failure(e.into()))?;
+        .map_err(sql_failure)?;
         let ended = sessions::revoke_all(&mut tx, &user_id, None)
             .await
             .map_err(store_failure)?;
-        tx.commit().await.map_err(|e| store_failure(e.into()))?;
+        tx.commit().await.map_err(sql_failure)?;
         self.deps
             .throttle
             .clear(&Key::Account(email))
@@ -664,20 +687,9 @@ impl app::services::AccountService for AccountService {
         current: String,
         new_password: String,
     ) -> Result<(), AppError> {
-        let keys = [Key::Account(caller.email.clone())];
-        self.ensure_not_locked(&keys).await?;
-        let user = user_by(self.store(), "id", &caller.user_id)
-            .await
-            .map_err(store_failure)?
-            .ok_or(AppError::Unauthenticated)?;
-        if !password::verify_blocking(current, user.password_hash).await {
-            return Err(self
-                .failed(
-                    &keys,
-                    AppError::Invalid("Your current password is not right.".to_owned()),
-                )
-                .await);
-        }
+        let user = self
+            .confirm_password(caller, current, "Your current password is not right.")
+            .await?;
         password::check_policy(&new_password, &user.email).map_err(AppError::Invalid)?;
         let hash = password::hash_blocking(new_password)
             .await
@@ -689,11 +701,11 @@ impl app::services::AccountService for AccountService {
             .bind(now_ms())
             .execute(&mut *tx)
             .await
-            .map_err(|e| store_failure(e.into()))?;
+            .map_err(sql_failure)?;
         let ended = sessions::revoke_all(&mut tx, &user.id, Some(&caller.session))
             .await
             .map_err(store_failure)?;
-        tx.commit().await.map_err(|e| store_failure(e.into()))?;
+        tx.commit().await.map_err(sql_failure)?;
         tracing::info!(user.id = %user.id, other_sessions_ended = ended, "password changed");
         Ok(())
     }
@@ -717,7 +729,7 @@ impl app::services::AccountService for AccountService {
             .bind(now_ms())
             .execute(self.store().pool())
             .await
-            .map_err(|e| store_failure(e.into()))?;
+            .map_err(sql_failure)?;
         let uri = totp::otpauth_uri("Mudmap", &user.email, &secret);
         Ok(TotpEnrolment {
             secret: totp::encode_secret(&secret),
@@ -732,7 +744,7 @@ impl app::services::AccountService for AccountService {
                 .bind(&caller.user_id)
                 .fetch_optional(self.store().pool())
                 .await
-                .map_err(|e| store_failure(e.into()))?;
+                .map_err(sql_failure)?;
         let Some(sealed) = pending.and_then(|(p,)| p) else {
             return Err(AppError::Invalid(
                 "Start the set-up again: no two-factor enrolment is in progress.".to_owned(),
@@ -771,27 +783,16 @@ impl app::services::AccountService for AccountService {
             }
             Ok::<_, sqlx::Error>(())
         };
-        steps.await.map_err(|e| store_failure(e.into()))?;
-        tx.commit().await.map_err(|e| store_failure(e.into()))?;
+        steps.await.map_err(sql_failure)?;
+        tx.commit().await.map_err(sql_failure)?;
         tracing::info!(user.id = %caller.user_id, "two-factor sign-in turned on");
         Ok(codes)
     }
 
     async fn totp_disable(&self, caller: &Caller, password_input: String) -> Result<(), AppError> {
-        let keys = [Key::Account(caller.email.clone())];
-        self.ensure_not_locked(&keys).await?;
-        let user = user_by(self.store(), "id", &caller.user_id)
-            .await
-            .map_err(store_failure)?
-            .ok_or(AppError::Unauthenticated)?;
-        if !password::verify_blocking(password_input, user.password_hash).await {
-            return Err(self
-                .failed(
-                    &keys,
-                    AppError::Invalid("Your password is not right.".to_owned()),
-                )
-                .await);
-        }
+        let user = self
+            .confirm_password(caller, password_input, "Your password is not right.")
+            .await?;
         let mut tx = self.store().begin().await.map_err(store_failure)?;
         sqlx::query(
             "UPDATE users SET totp_secret = NULL, totp_pending = NULL, totp_enabled_at = NULL, totp_last_step = NULL, updated_at = $2 WHERE id = $1",
@@ -800,13 +801,13 @@ impl app::services::AccountService for AccountService {
         .bind(now_ms())
         .execute(&mut *tx)
         .await
-        .map_err(|e| store_failure(e.into()))?;
+        .map_err(sql_failure)?;
         sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
             .bind(&user.id)
             .execute(&mut *tx)
             .await
-            .map_err(|e| store_failure(e.into()))?;
-        tx.commit().await.map_err(|e| store_failure(e.into()))?;
+            .map_err(sql_failure)?;
+        tx.commit().await.map_err(sql_failure)?;
         tracing::info!(user.id = %user.id, "two-factor sign-in turned off");
         Ok(())
     }

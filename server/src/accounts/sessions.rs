@@ -119,13 +119,11 @@ impl Sessions {
         };
         if org.is_none() && stage == SessionStage::Full {
             // No current organisation (never chosen, or membership removed): fall back to the
-            // user's oldest membership and remember it.
+            // user's oldest membership and remember it (nothing to write for a user in none).
             org = first_membership(&self.store, &user_id).await?;
-            sqlx::query("UPDATE sessions SET org_id = $2 WHERE id_hash = $1")
-                .bind(&hash)
-                .bind(org.as_ref().map(|o| o.id.as_str()))
-                .execute(self.store.pool())
-                .await?;
+            if let Some(found) = &org {
+                self.set_org(&hash, &found.id).await?;
+            }
         }
         if stage == SessionStage::Full && now - last_seen_at > TOUCH_EVERY_MS {
             sqlx::query(

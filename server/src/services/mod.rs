@@ -20,3 +20,8 @@ pub fn store_failure(error: StoreError) -> AppError {
         }
     }
 }
+
+/// [`store_failure`] for a query that failed inside a service's own SQL.
+pub fn sql_failure(error: sqlx::Error) -> AppError {
+    store_failure(error.into())
+}
