@@ -13,6 +13,10 @@ process.env.MUDMAP_E2E_MAIL_DIR ??= path.join(os.tmpdir(), `mudmap-e2e-mail-${pr
 const mailDir = process.env.MUDMAP_E2E_MAIL_DIR;
 // The demo account's password (the server prints it; tests sign in with it).
 process.env.MUDMAP_E2E_DEMO_PASSWORD ??= "demo-password-for-e2e";
+// A fleet of fresh simulated firewalls in its own process, with its fault-switching API.
+process.env.MUDMAP_E2E_SIM_BASE ??= String(port + 20);
+process.env.MUDMAP_E2E_SIM_CONTROL ??= `127.0.0.1:${port + 2}`;
+process.env.MUDMAP_E2E_SIM_PASSWORD ??= "sim-admin-password";
 
 export default defineConfig({
   testDir: "./tests",
@@ -47,6 +51,12 @@ export default defineConfig({
       timeout: 30_000,
     },
     {
+      command: `exec ${binary} sim --fresh --devices 2 --base-port ${process.env.MUDMAP_E2E_SIM_BASE} --control ${process.env.MUDMAP_E2E_SIM_CONTROL} --password ${process.env.MUDMAP_E2E_SIM_PASSWORD}`,
+      url: `http://${process.env.MUDMAP_E2E_SIM_CONTROL}/devices`,
+      reuseExistingServer: false,
+      timeout: 30_000,
+    },
+    {
       command: `rm -rf ${dataDir} && exec ${binary} serve`,
       url: `http://127.0.0.1:${port}/readyz`,
       reuseExistingServer: false,
@@ -59,8 +69,11 @@ export default defineConfig({
         MUDMAP_SMTP_HOST: "127.0.0.1",
         MUDMAP_SMTP_PORT: String(smtpPort),
         MUDMAP_SMTP_SECURITY: "none",
-        // Three simulated firewalls inside the server: the engine connects to them over real SSH.
+        // Three simulated firewalls inside the server (the demo organisation's devices).
         MUDMAP_DEMO_DEVICES: "3",
+        MUDMAP_DEMO_BASE_PORT: String(port + 10),
+        // Poll every second, so a changed host key shows within the test's patience.
+        MUDMAP_POLL_INTERVAL_SECS: "1",
         MUDMAP_DEMO_PASSWORD: process.env.MUDMAP_E2E_DEMO_PASSWORD,
       },
     },

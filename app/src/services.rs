@@ -10,6 +10,7 @@ use std::sync::Arc;
 use leptos::prelude::use_context;
 
 use crate::auth::{LoginOutcome, Me, OrgSummary, Registered, TotpEnrolment};
+use crate::devices::activation::{ActivationView, HostKeyProbe};
 use crate::devices::{Device, DeviceInput};
 use crate::error::AppError;
 use crate::orgs::{Invitation, InvitationPreview, JobView, Member};
@@ -175,7 +176,52 @@ pub trait DeviceService: Send + Sync {
         id: String,
         input: DeviceInput,
     ) -> Result<Device, AppError>;
-    async fn delete(&self, caller: &Caller, id: String) -> Result<(), AppError>;
+    /// Delete a device; unless `force`, its service account and agent are removed from it first.
+    async fn delete(&self, caller: &Caller, id: String, force: bool) -> Result<(), AppError>;
+    async fn probe(&self, caller: &Caller, id: String) -> Result<HostKeyProbe, AppError>;
+    /// Start an activation run; returns its id.
+    async fn activate(
+        &self,
+        caller: &Caller,
+        request: ActivationRequest,
+    ) -> Result<String, AppError>;
+    async fn activation(&self, caller: &Caller, id: String) -> Result<ActivationView, AppError>;
+}
+
+/// A device admin password on its way to the activation run: never printed, wiped when dropped.
+pub struct Password(String);
+
+impl Password {
+    pub fn new(password: String) -> Self {
+        Self(password)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl Drop for Password {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
+
+/// What the activation dialog sends.
+#[derive(Debug)]
+pub struct ActivationRequest {
+    pub device_id: String,
+    /// The device account that logs in with `password` (`admin` or `root` on pfSense).
+    pub username: String,
+    pub password: Password,
+    /// The host key fingerprint the person confirmed.
+    pub fingerprint: String,
 }
 
 /// The services of the current request.

@@ -106,6 +106,10 @@ pub struct SimArgs {
     /// Address of the control API for switching faults, e.g. 127.0.0.1:9922.
     #[arg(long)]
     pub control: Option<std::net::SocketAddr>,
+    /// Start the devices un-activated (no agent, no service account), as new firewalls are;
+    /// without it they start as the demo fleet and the benchmarks expect: already activated.
+    #[arg(long)]
+    pub fresh: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -150,7 +154,7 @@ async fn sim(config: Option<PathBuf>, args: SimArgs) -> anyhow::Result<()> {
             jitter: args.jitter,
         },
         password: args.password,
-        authorize_service_keys: true,
+        authorize_service_keys: !args.fresh,
     };
     let started = std::time::Instant::now();
     let sim = std::sync::Arc::new(crate::sim::Simulator::start(options).await?);

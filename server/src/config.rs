@@ -60,6 +60,20 @@ pub struct Settings {
     pub security: SecuritySettings,
     pub jobs: JobSettings,
     pub demo: DemoSettings,
+    pub poll: PollSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct PollSettings {
+    /// Seconds between two status polls of every active device.
+    pub interval_secs: u64,
+}
+
+impl Default for PollSettings {
+    fn default() -> Self {
+        Self { interval_secs: 30 }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -142,6 +156,7 @@ impl Default for Settings {
             security: SecuritySettings::default(),
             jobs: JobSettings::default(),
             demo: DemoSettings::default(),
+            poll: PollSettings::default(),
         }
     }
 }
@@ -178,7 +193,7 @@ impl Default for SmtpSettings {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct DemoSettings {
     /// Simulated firewalls to run inside the server (0 = none). For trying Mudmap out; never in production.
@@ -186,6 +201,22 @@ pub struct DemoSettings {
     /// Password of the demo account (demo@mudmap.test), created when `devices` > 0; empty means a
     /// random one, printed at start.
     pub password: Option<Secret>,
+    /// Loopback port of the first simulated firewall; the others follow. Fixed, so the demo
+    /// organisation's device records stay valid across restarts.
+    pub base_port: u16,
+    /// Loopback address for the simulator's fault-switching API (empty: off).
+    pub control: Option<String>,
+}
+
+impl Default for DemoSettings {
+    fn default() -> Self {
+        Self {
+            devices: 0,
+            password: None,
+            base_port: 22200,
+            control: None,
+        }
+    }
 }
 
 /// A secret string: deserializable, never serializable, redacted in `Debug`.
@@ -199,6 +230,13 @@ impl Secret {
     }
     pub fn expose(&self) -> &str {
         &self.0
+    }
+}
+
+impl Drop for Secret {
+    /// Passwords do not linger in freed memory.
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
     }
 }
 
@@ -307,6 +345,9 @@ const KEYS: &[(&str, Kind)] = &[
     ("jobs.concurrency", Kind::Int),
     ("demo.devices", Kind::Int),
     ("demo.password", Kind::Str),
+    ("demo.base_port", Kind::Int),
+    ("poll.interval_secs", Kind::Int),
+    ("demo.control", Kind::Str),
 ];
 
 /// Environment variables that are honoured but do not map to a key of their own.
@@ -590,11 +631,19 @@ from = "Mudmap <mudmap@localhost>"                            # MUDMAP_SMTP_FROM
 # Background jobs (mail; later polling, backups, rollouts) run at once in this process.
 concurrency = 16                                              # MUDMAP_JOBS_CONCURRENCY
 
+[poll]
+# Seconds between two status polls of every active device (over its resident SSH channel).
+interval_secs = 30                                            # MUDMAP_POLL_INTERVAL_SECS
+
 [demo]
 # Simulated pfSense firewalls run inside the server, to try Mudmap out (0 = none).
 devices = 0                                                   # MUDMAP_DEMO_DEVICES
 # With devices > 0, the demo account demo@mudmap.test gets this password (empty: random, printed).
 # password = "..."                                              MUDMAP_DEMO_PASSWORD
+# Loopback port of the first simulated firewall (their admin password is printed at start).
+base_port = 22200                                             # MUDMAP_DEMO_BASE_PORT
+# Fault-switching API of the simulator, e.g. "127.0.0.1:22199" (off when empty).
+# control = ""                                                  MUDMAP_DEMO_CONTROL
 "#;
 
 #[cfg(test)]

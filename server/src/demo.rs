@@ -1,81 +1,136 @@
-//! The demo fleet: simulated firewalls running inside the server (`demo.devices`), registered
-//! with the SSH engine and polled, so a newcomer sees a live fleet without owning a pfSense box.
+//! The demo: simulated firewalls running inside the server (`demo.devices`) and a demo account
+//! whose organisation, "Demo MSP", has one inactive device record per simulated firewall — so a
+//! newcomer signs in and activates firewalls at once (their admin password is printed at start).
 //! Never enabled by default.
+//!
+//! The simulator keeps its state in memory; at start the demo gives back to each simulated
+//! firewall what an earlier activation installed on it (the service key and the agent), as a real
+//! firewall would still have them after Mudmap restarts.
 
-use std::time::Duration;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
-use serde_json::json;
+use russh::keys::PublicKey;
 
-use crate::sim::{service_key, SimOptions, Simulator};
-use crate::ssh::{Credentials, DeviceId, DeviceTarget, Engine};
+use crate::sim::{SimOptions, Simulator};
+use crate::store::{now_ms, Store};
 
-/// How often the demo fleet is polled.
-const POLL_EVERY: Duration = Duration::from_secs(30);
+/// Password of `admin` and `root` on every simulated firewall of the demo.
+pub const DEVICE_PASSWORD: &str = "pfsense";
 
 pub struct Demo {
-    sim: Simulator,
-    poller: tokio::task::JoinHandle<()>,
+    sim: Arc<Simulator>,
+    control: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Demo {
+    pub fn simulator(&self) -> &Simulator {
+        &self.sim
+    }
+
     pub async fn stop(self) {
-        self.poller.abort();
-        self.sim.shutdown().await;
+        if let Some(control) = self.control {
+            control.abort();
+        }
+        if let Ok(sim) = Arc::try_unwrap(self.sim) {
+            sim.shutdown().await;
+        }
     }
 }
 
-/// Start `devices` simulated firewalls on free loopback ports and register them with `engine`.
-pub async fn start(engine: &Engine, devices: u32) -> anyhow::Result<Demo> {
-    let sim = Simulator::start(SimOptions {
-        devices,
-        ..SimOptions::default()
-    })
-    .await?;
-    // The demo trusts its own simulator's keys; real devices are pinned at activation.
-    let mut ids = Vec::new();
+/// Start `devices` simulated firewalls on loopback from `base_port`, give them back what earlier
+/// activations installed, make sure the demo organisation has a record for each, and serve the
+/// fault-switching API on `control` if given.
+pub async fn start(
+    store: &Store,
+    org_id: &str,
+    devices: u32,
+    base_port: u16,
+    control: Option<SocketAddr>,
+) -> anyhow::Result<Demo> {
+    let sim = Arc::new(
+        Simulator::start(SimOptions {
+            devices,
+            base_port,
+            password: DEVICE_PASSWORD.to_owned(),
+            authorize_service_keys: false,
+            ..SimOptions::default()
+        })
+        .await?,
+    );
+    let bind = sim.options.bind.to_string();
+    let now = now_ms();
     for device in sim.devices() {
-        let id = DeviceId::new(format!("demo-{}", device.index));
-        engine
-            .trust_host_key(&id, device.host_key.public_key())
-            .await;
-        engine.upsert(DeviceTarget {
-            id: id.clone(),
-            host: sim.options.bind.to_string(),
-            port: device.port,
-            username: crate::sim::ssh::SERVICE_USER.to_owned(),
-            credentials: Credentials::Key(service_key(sim.options.seed, device.index)),
-            agent_command: "mudmap-agent serve".to_owned(),
-        });
-        ids.push(id);
-    }
-    let poll_engine = engine.clone();
-    let poller = tokio::spawn(async move {
-        loop {
-            let mut round = poll_engine.fanout(&ids, "status", json!({}));
-            let mut failed = 0;
-            while let Some(result) = round.next().await {
-                if result.result.is_err() {
-                    failed += 1;
+        let row: Option<(String, Option<String>)> = sqlx::query_as(
+            "SELECT state, service_public_key FROM devices WHERE org_id = $1 AND host = $2 AND port = $3",
+        )
+        .bind(org_id)
+        .bind(&bind)
+        .bind(i64::from(device.port))
+        .fetch_optional(store.pool())
+        .await?;
+        match row {
+            Some((state, Some(public))) if state != "inactive" => {
+                if let Ok(key) = PublicKey::from_openssh(&public) {
+                    device.authorize(key);
+                    device.agent_installed.store(true, Ordering::Relaxed);
                 }
             }
-            tracing::debug!(devices = ids.len(), failed, "demo fleet polled");
-            tokio::time::sleep(POLL_EVERY).await;
+            Some(_) => {}
+            None => {
+                sqlx::query(
+                    "INSERT INTO devices (id, org_id, name, host, port, tags, notes, state, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, 'demo', $6, 'inactive', $7, $7)",
+                )
+                .bind(uuid::Uuid::now_v7().to_string())
+                .bind(org_id)
+                .bind(format!("demo-fw-{:02}", device.index + 1))
+                .bind(&bind)
+                .bind(i64::from(device.port))
+                .bind(format!("Simulated firewall. Activate it as admin / {DEVICE_PASSWORD}."))
+                .bind(now)
+                .execute(store.pool())
+                .await?;
+            }
         }
-    });
-    tracing::info!(devices, "demo fleet of simulated firewalls started");
-    Ok(Demo { sim, poller })
+    }
+    let control = match control {
+        Some(addr) => {
+            if !addr.ip().is_loopback() {
+                anyhow::bail!(
+                    "demo.control {addr}: the simulator's control API only listens on loopback"
+                );
+            }
+            let listener = crate::bind(addr).await?;
+            let router = crate::sim::control::router(sim.clone());
+            Some(tokio::spawn(async move {
+                let _ = axum::serve(listener, router).await;
+            }))
+        }
+        None => None,
+    };
+    tracing::info!(
+        devices,
+        base_port,
+        "demo fleet of simulated firewalls started"
+    );
+    println!(
+        "Demo firewalls: {devices} simulated pfSense on 127.0.0.1:{base_port}.. (admin password: {DEVICE_PASSWORD})"
+    );
+    Ok(Demo { sim, control })
 }
 
 /// The demo account's address.
 pub const DEMO_EMAIL: &str = "demo@mudmap.test";
 
 /// Make sure the demo account exists (verified, owner of "Demo MSP") with `password` (or a fresh
-/// random one), and print its credentials on standard output — never to the log.
+/// random one), and print its credentials on standard output — never to the log. Returns the id
+/// of its organisation.
 pub async fn ensure_account(
-    store: &crate::store::Store,
+    store: &Store,
     password: Option<&crate::config::Secret>,
-) -> anyhow::Result<()> {
-    use crate::store::now_ms;
+) -> anyhow::Result<String> {
     let password = match password {
         Some(secret) if !secret.expose().is_empty() => secret.expose().to_owned(),
         _ => crate::crypto::random_id()[..16].to_owned(),
@@ -89,18 +144,34 @@ pub async fn ensure_account(
         .bind(DEMO_EMAIL)
         .fetch_optional(&mut *tx)
         .await?;
-    if let Some((id,)) = existing {
-        sqlx::query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1")
-            .bind(&id)
-            .bind(&hash)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-    } else {
-        let user_id = crate::accounts::rows::insert_user(&mut tx, DEMO_EMAIL, &hash, true).await?;
-        crate::accounts::rows::insert_org_with_owner(&mut tx, "Demo MSP", &user_id).await?;
-    }
+    let user_id = match existing {
+        Some((id,)) => {
+            sqlx::query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1")
+                .bind(&id)
+                .bind(&hash)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            id
+        }
+        None => crate::accounts::rows::insert_user(&mut tx, DEMO_EMAIL, &hash, true).await?,
+    };
+    let org: Option<(String,)> = sqlx::query_as(
+        "SELECT o.id FROM organisations o JOIN memberships m ON m.org_id = o.id \
+         WHERE m.user_id = $1 AND m.role = 'owner' AND o.name = $2 ORDER BY o.created_at LIMIT 1",
+    )
+    .bind(&user_id)
+    .bind(DEMO_ORG)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let org_id = match org {
+        Some((id,)) => id,
+        None => crate::accounts::rows::insert_org_with_owner(&mut tx, DEMO_ORG, &user_id).await?,
+    };
     tx.commit().await?;
     println!("Demo account: {DEMO_EMAIL} / {password}  (demo mode: never use it in production)");
-    Ok(())
+    Ok(org_id)
 }
+
+/// The demo account's organisation.
+const DEMO_ORG: &str = "Demo MSP";

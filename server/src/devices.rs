@@ -1,32 +1,63 @@
 //! The device service: the organisation's firewalls as records — add, edit, delete, list. Input
 //! is checked with the same rules the browser shows (`app::devices::validate`); a second device
 //! with the same host and port in one organisation is refused, naming the first. Operators and
-//! above add and edit; admins and owners delete. Every change is audited. (Activation, which
-//! reaches the firewall, is a separate flow.)
+//! above add, edit and activate; admins and owners delete. Every change is audited.
+//!
+//! Activation ([`crate::activation`]) runs in a task of its own; a successful run is saved here
+//! ([`Access::commit`]): the device turns Active, its host key is pinned, its service key is
+//! sealed under the master key, the owners and admins get a mail, and the SSH engine takes the
+//! device on. Deleting an activated device first removes its service account and agent from it.
 
+use std::sync::Arc;
+
+use app::devices::activation::{ActivationView, HostKeyProbe};
 use app::devices::{validate, Device, DeviceInput, DeviceState, ValidDevice};
 use app::error::AppError;
 use app::roles::Role;
-use app::services::Caller;
+use app::services::{ActivationRequest, Caller};
+use base64::Engine as _;
+use russh::keys::{PrivateKey, PublicKey};
 use sqlx::{Any, Row, Transaction};
 
 use crate::accounts::rows::is_unique_violation;
+use crate::activation::flow::{self, Activated, Plan};
+use crate::activation::{remote, Activations};
 use crate::audit;
+use crate::config::Secret;
+use crate::crypto::Sealer;
+use crate::jobs::Queue;
+use crate::notify::{admins_of, MailJob};
 use crate::services::{sql_failure, store_failure};
+use crate::ssh::{fingerprint, Credentials, DeviceId, DeviceTarget, Engine, EngineEvent};
 use crate::store::{now_ms, Store, StoreError};
+
+/// What the device service works with.
+#[derive(Clone)]
+pub struct DeviceDeps {
+    pub store: Store,
+    pub queue: Queue,
+    pub sealer: Arc<Sealer>,
+    pub engine: Engine,
+    pub activations: Arc<Activations>,
+}
 
 pub struct DeviceService {
     store: Store,
+    deps: DeviceDeps,
 }
 
 impl DeviceService {
-    pub fn new(store: Store) -> Self {
-        Self { store }
+    pub fn new(deps: DeviceDeps) -> Self {
+        Self {
+            store: deps.store.clone(),
+            deps,
+        }
     }
 }
 
 const COLUMNS: &str =
-    "id, name, host, port, tags, notes, state, pfsense_version, pfsense_edition, created_at";
+    "id, name, host, port, tags, notes, state, pfsense_version, pfsense_edition, \
+     host_key_fingerprint, presented_fingerprint, agent_version, created_at";
 
 fn to_device(row: &sqlx::any::AnyRow) -> Result<Device, sqlx::Error> {
     let tags: String = row.try_get("tags")?;
@@ -49,6 +80,9 @@ fn to_device(row: &sqlx::any::AnyRow) -> Result<Device, sqlx::Error> {
             Some(e) => format!("{e} {v}"),
             None => v,
         }),
+        fingerprint: row.try_get("host_key_fingerprint")?,
+        presented_fingerprint: row.try_get("presented_fingerprint")?,
+        agent_version: row.try_get("agent_version")?,
         created_at_ms: row.try_get("created_at")?,
     })
 }
@@ -220,8 +254,24 @@ impl app::services::DeviceService for DeviceService {
         Ok(device)
     }
 
-    async fn delete(&self, caller: &Caller, id: String) -> Result<(), AppError> {
+    async fn delete(&self, caller: &Caller, id: String, force: bool) -> Result<(), AppError> {
         let org = caller.org_where(Role::can_administer)?;
+        let access = self.access_of(&org.id, &id).await?;
+        let mut cleanup = "nothing was installed on it".to_owned();
+        if let Some(access) = access.as_ref().filter(|_| !force) {
+            cleanup = remove_from_device(&self.deps, access).await.map_err(|e| {
+                AppError::Conflict(format!(
+                    "Mudmap could not remove its service account and agent from the firewall: {e}. \
+                     Check that it is reachable and try again, or choose \"Delete anyway\" and remove \
+                     the user \"{}\" and {} on the firewall by hand.",
+                    remote::SERVICE_USER,
+                    remote::AGENT_DIR
+                ))
+            })?;
+        } else if access.is_some() {
+            cleanup = "deleted without removing the service account and agent from the firewall"
+                .to_owned();
+        }
         let mut tx = self.store.begin().await.map_err(store_failure)?;
         let device = self.get(&mut tx, &org.id, &id).await?;
         sqlx::query("DELETE FROM devices WHERE id = $1 AND org_id = $2")
@@ -236,11 +286,464 @@ impl app::services::DeviceService for DeviceService {
             caller,
             "device.deleted",
             &device.name,
-            format!("{} port {}", device.host, device.port),
+            format!("{} port {}; {cleanup}", device.host, device.port),
         )
         .await?;
-        tx.commit().await.map_err(sql_failure)?;
-        tracing::info!(device.id = %id, org.id = %org.id, "device deleted");
+        for recipient_id in admins_of(&mut tx, &org.id).await.map_err(store_failure)? {
+            MailJob::DeviceDeleted {
+                org_id: org.id.clone(),
+                device_id: id.clone(),
+                device_name: device.name.clone(),
+                actor_id: caller.user_id.clone(),
+                recipient_id,
+            }
+            .enqueue(&self.deps.queue, &mut tx, Some(&org.id))
+            .await
+            .map_err(store_failure)?;
+        }
+        self.deps.queue.commit(tx).await.map_err(store_failure)?;
+        self.deps.engine.remove(&DeviceId::new(id.as_str())).await;
+        tracing::info!(device.id = %id, org.id = %org.id, force, "device deleted");
         Ok(())
+    }
+
+    async fn probe(&self, caller: &Caller, id: String) -> Result<HostKeyProbe, AppError> {
+        let org = caller.org_where(Role::can_operate)?;
+        let mut tx = self.store.begin().await.map_err(store_failure)?;
+        let device = self.get(&mut tx, &org.id, &id).await?;
+        drop(tx);
+        let plan = Plan {
+            device_id: device.id.clone(),
+            host: device.host.clone(),
+            port: device.port,
+            username: String::new(),
+            fingerprint: String::new(),
+        };
+        let target = plan.target("probe", Credentials::Password(Secret::new("")));
+        let key = self
+            .deps
+            .engine
+            .probe_host_key(&target)
+            .await
+            .map_err(|e| {
+                AppError::Unavailable(flow::connect_failure(&plan, self.deps.engine.config(), &e))
+            })?;
+        Ok(HostKeyProbe {
+            device_id: device.id,
+            device_name: device.name,
+            address: plan.address(),
+            fingerprint: fingerprint(&key),
+            algorithm: key.algorithm().as_str().to_owned(),
+        })
+    }
+
+    async fn activate(
+        &self,
+        caller: &Caller,
+        request: ActivationRequest,
+    ) -> Result<String, AppError> {
+        let org = caller.org_where(Role::can_operate)?;
+        let username = request.username.trim().to_owned();
+        if username.is_empty()
+            || username.len() > 32
+            || !username
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        {
+            return Err(AppError::Invalid(
+                "Enter the firewall's admin account name (usually \"admin\").".to_owned(),
+            ));
+        }
+        if request.password.expose().is_empty() {
+            return Err(AppError::Invalid(
+                "Enter the password of that account. It is used once and never stored.".to_owned(),
+            ));
+        }
+        if !request.fingerprint.starts_with("SHA256:") {
+            return Err(AppError::Invalid(
+                "Confirm the firewall's host key fingerprint first.".to_owned(),
+            ));
+        }
+        let mut tx = self.store.begin().await.map_err(store_failure)?;
+        let device = self.get(&mut tx, &org.id, &request.device_id).await?;
+        drop(tx);
+        let tracker = self
+            .deps
+            .activations
+            .begin(&org.id, &device.id, &device.name)?;
+        let run_id = tracker.id().to_owned();
+        let plan = Plan {
+            device_id: device.id.clone(),
+            host: device.host.clone(),
+            port: device.port,
+            username,
+            fingerprint: request.fingerprint.clone(),
+        };
+        let password = Secret::new(request.password.expose());
+        drop(request);
+        let access = Access {
+            deps: self.deps.clone(),
+            org_id: org.id.clone(),
+            caller: caller.clone(),
+            device_name: device.name.clone(),
+        };
+        let config = self.deps.engine.config().clone();
+        tracing::info!(device.id = %device.id, org.id = %org.id, run = %run_id, "activation started");
+        tokio::spawn(async move {
+            flow::run(
+                &config,
+                plan.clone(),
+                password,
+                &tracker,
+                async |activated| access.commit(&plan, activated).await,
+            )
+            .await;
+        });
+        Ok(run_id)
+    }
+
+    async fn activation(&self, caller: &Caller, id: String) -> Result<ActivationView, AppError> {
+        let org = caller.org()?;
+        self.deps.activations.get(&org.id, &id)
+    }
+}
+
+/// What a successful run needs to save itself.
+struct Access {
+    deps: DeviceDeps,
+    org_id: String,
+    caller: Caller,
+    device_name: String,
+}
+
+impl Access {
+    async fn commit(&self, plan: &Plan, activated: Activated) -> Result<(), String> {
+        let deps = &self.deps;
+        let host_key = activated
+            .host_key
+            .to_openssh()
+            .map_err(|e| format!("the host key cannot be encoded ({e})"))?;
+        let host_fingerprint = fingerprint(&activated.host_key);
+        let private = activated
+            .service_key
+            .to_openssh(russh::keys::ssh_key::LineEnding::LF)
+            .map_err(|e| format!("the service key cannot be encoded ({e})"))?;
+        let sealed = deps
+            .sealer
+            .seal(private.as_bytes(), plan.device_id.as_bytes())
+            .map_err(|e| format!("the service key cannot be sealed ({e})"))?;
+        let service_public = activated
+            .service_key
+            .public_key()
+            .to_openssh()
+            .map_err(|e| format!("the service key cannot be encoded ({e})"))?;
+        let now = now_ms();
+        let save = async {
+            let mut tx = deps.store.begin().await?;
+            let updated = sqlx::query(
+                "UPDATE devices SET state = 'active', host_key = $3, host_key_fingerprint = $4, \
+                 pfsense_version = $5, pfsense_edition = $6, agent_version = $7, service_user = $8, \
+                 service_key = $9, service_public_key = $10, presented_fingerprint = NULL, \
+                 activated_at = $11, updated_at = $11 WHERE id = $1 AND org_id = $2",
+            )
+            .bind(&plan.device_id)
+            .bind(&self.org_id)
+            .bind(&host_key)
+            .bind(&host_fingerprint)
+            .bind(&activated.pfsense.version)
+            .bind(&activated.pfsense.edition)
+            .bind(&activated.agent_version)
+            .bind(&activated.service_user)
+            .bind(base64::engine::general_purpose::STANDARD.encode(&sealed))
+            .bind(&service_public)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            if updated.rows_affected() == 0 {
+                return Ok(false);
+            }
+            audit::record(
+                &mut tx,
+                audit::Entry {
+                    org_id: Some(&self.org_id),
+                    actor_id: Some(&self.caller.user_id),
+                    action: "device.activated",
+                    subject: &self.device_name,
+                    detail: format!(
+                        "pfSense {} {}; host key {host_fingerprint}; agent {}",
+                        activated.pfsense.edition,
+                        activated.pfsense.version,
+                        activated.agent_version
+                    ),
+                },
+            )
+            .await?;
+            for recipient_id in admins_of(&mut tx, &self.org_id).await? {
+                MailJob::DeviceActivated {
+                    org_id: self.org_id.clone(),
+                    device_id: plan.device_id.clone(),
+                    recipient_id,
+                }
+                .enqueue(&deps.queue, &mut tx, Some(&self.org_id))
+                .await?;
+            }
+            deps.queue.commit(tx).await?;
+            Ok::<_, StoreError>(true)
+        };
+        match save.await {
+            Ok(true) => {}
+            Ok(false) => return Err("the device was deleted during the activation".to_owned()),
+            Err(e) => {
+                tracing::error!(device.id = %plan.device_id, error = %e, "cannot save an activation");
+                return Err("the database did not accept it; try again".to_owned());
+            }
+        }
+        manage(
+            &deps.engine,
+            &plan.device_id,
+            &plan.host,
+            plan.port,
+            &activated.service_user,
+            activated.service_key,
+            &activated.host_key,
+        )
+        .await;
+        Ok(())
+    }
+}
+
+/// Hand an activated device to the SSH engine: pin its host key and give it the service key.
+async fn manage(
+    engine: &Engine,
+    device_id: &str,
+    host: &str,
+    port: u16,
+    user: &str,
+    key: PrivateKey,
+    host_key: &PublicKey,
+) {
+    let id = DeviceId::new(device_id);
+    engine.trust_host_key(&id, host_key).await;
+    engine.upsert(DeviceTarget {
+        id,
+        host: host.to_owned(),
+        port,
+        username: user.to_owned(),
+        credentials: Credentials::Key(Arc::new(key)),
+        agent_command: crate::ssh::PFSENSE_AGENT_COMMAND.to_owned(),
+    });
+}
+
+/// An activated device's way in, read back from the database.
+struct StoredAccess {
+    device_id: String,
+    host: String,
+    port: u16,
+    user: String,
+    key: PrivateKey,
+    host_key: PublicKey,
+}
+
+impl DeviceService {
+    /// The stored access of an activated device (None for one never activated).
+    async fn access_of(&self, org_id: &str, id: &str) -> Result<Option<StoredAccess>, AppError> {
+        let row = sqlx::query(
+            "SELECT id, host, port, service_user, service_key, host_key FROM devices \
+             WHERE id = $1 AND org_id = $2",
+        )
+        .bind(id)
+        .bind(org_id)
+        .fetch_optional(self.store.pool())
+        .await
+        .map_err(sql_failure)?
+        .ok_or_else(|| AppError::NotFound("That device".to_owned()))?;
+        stored_access(&self.deps.sealer, &row).map_err(|e| {
+            tracing::error!(device.id = %id, error = %e, "cannot read a device's stored access");
+            AppError::Internal("device-access".to_owned())
+        })
+    }
+
+    /// At start: every active device goes to the engine, which polls their status every
+    /// `poll_every`; host-key alarms quarantine devices.
+    pub async fn manage_fleet(&self, poll_every: std::time::Duration) -> Result<usize, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, host, port, service_user, service_key, host_key FROM devices \
+             WHERE state = 'active'",
+        )
+        .fetch_all(self.store.pool())
+        .await?;
+        let mut managed = 0;
+        for row in &rows {
+            match stored_access(&self.deps.sealer, row) {
+                Ok(Some(a)) => {
+                    manage(
+                        &self.deps.engine,
+                        &a.device_id,
+                        &a.host,
+                        a.port,
+                        &a.user,
+                        a.key,
+                        &a.host_key,
+                    )
+                    .await;
+                    managed += 1;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, "an active device's access cannot be read; it stays unmanaged")
+                }
+            }
+        }
+        tokio::spawn(watch_host_keys(
+            self.store.clone(),
+            self.deps.engine.clone(),
+        ));
+        tokio::spawn(poll(self.deps.engine.clone(), poll_every));
+        Ok(managed)
+    }
+}
+
+fn stored_access(sealer: &Sealer, row: &sqlx::any::AnyRow) -> Result<Option<StoredAccess>, String> {
+    let id: String = row.try_get("id").map_err(|e| e.to_string())?;
+    let user: Option<String> = row.try_get("service_user").map_err(|e| e.to_string())?;
+    let sealed: Option<String> = row.try_get("service_key").map_err(|e| e.to_string())?;
+    let host_key: Option<String> = row.try_get("host_key").map_err(|e| e.to_string())?;
+    let (Some(user), Some(sealed), Some(host_key)) = (user, sealed, host_key) else {
+        return Ok(None);
+    };
+    let sealed = base64::engine::general_purpose::STANDARD
+        .decode(sealed)
+        .map_err(|e| format!("service key is not base64: {e}"))?;
+    let pem = zeroize::Zeroizing::new(
+        sealer
+            .open(&sealed, id.as_bytes())
+            .map_err(|e| format!("service key cannot be opened: {e}"))?,
+    );
+    let pem = std::str::from_utf8(&pem).map_err(|e| format!("service key: {e}"))?;
+    let key = PrivateKey::from_openssh(pem).map_err(|e| format!("service key: {e}"))?;
+    let host_key = PublicKey::from_openssh(&host_key).map_err(|e| format!("host key: {e}"))?;
+    Ok(Some(StoredAccess {
+        device_id: id,
+        host: row.try_get("host").map_err(|e| e.to_string())?,
+        port: u16::try_from(row.try_get::<i64, _>("port").map_err(|e| e.to_string())?)
+            .unwrap_or(22),
+        user,
+        key,
+        host_key,
+    }))
+}
+
+/// Remove the service account and the agent through the service account itself (its forced
+/// command runs the agent as root). Returns what was done, for the audit log.
+async fn remove_from_device(deps: &DeviceDeps, access: &StoredAccess) -> Result<String, String> {
+    let target = DeviceTarget {
+        id: DeviceId::new(access.device_id.as_str()),
+        host: access.host.clone(),
+        port: access.port,
+        username: access.user.clone(),
+        credentials: Credentials::Key(Arc::new(access.key.clone())),
+        agent_command: crate::ssh::PFSENSE_AGENT_COMMAND.to_owned(),
+    };
+    let pinned = Arc::new(crate::ssh::ConfirmedFingerprint::new(fingerprint(
+        &access.host_key,
+    )));
+    let mut session = crate::ssh::DirectSession::connect(&target, deps.engine.config(), pinned)
+        .await
+        .map_err(|e| e.to_string())?;
+    let result = async {
+        session.login(&target).await.map_err(|e| e.to_string())?;
+        let frame = crate::agent::protocol::Request::new(
+            1,
+            "account.remove",
+            serde_json::json!({ "name": access.user, "agent": true }),
+        )
+        .to_frame();
+        let out = session
+            .exec(crate::ssh::PFSENSE_AGENT_COMMAND, Some(frame))
+            .await
+            .map_err(|e| e.to_string())?;
+        flow::first_response(&out.stdout)
+    }
+    .await;
+    session.close().await;
+    result?;
+    Ok("service account and agent removed from the firewall".to_owned())
+}
+
+/// Ask every managed device for its status, over and over: keeps the connections warm and finds
+/// changed host keys. (The fleet dashboard stores what it returns.)
+async fn poll(engine: Engine, every: std::time::Duration) {
+    let every = every.max(std::time::Duration::from_secs(1));
+    loop {
+        tokio::time::sleep(every).await;
+        let ids = engine.device_ids();
+        if ids.is_empty() {
+            continue;
+        }
+        let mut round = engine.fanout(&ids, "status", serde_json::json!({}));
+        let mut failed = 0usize;
+        while let Some(result) = round.next().await {
+            if result.result.is_err() {
+                failed += 1;
+            }
+        }
+        tracing::debug!(devices = ids.len(), failed, "status poll round");
+    }
+}
+
+/// Quarantine a device whose host key changed, recording the key it presented.
+async fn watch_host_keys(store: Store, engine: Engine) {
+    let mut events = engine.subscribe();
+    loop {
+        let event = match events.recv().await {
+            Ok(event) => event,
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        };
+        let EngineEvent::HostKeyMismatch { device, got, .. } = event else {
+            continue;
+        };
+        let result = async {
+            let mut tx = store.begin().await?;
+            let row: Option<(String, String)> =
+                sqlx::query_as("SELECT org_id, name FROM devices WHERE id = $1 AND state = 'active'")
+                    .bind(&*device.0)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let Some((org_id, name)) = row else {
+                return Ok::<_, StoreError>(());
+            };
+            sqlx::query(
+                "UPDATE devices SET state = 'quarantined', presented_fingerprint = $2, updated_at = $3 \
+                 WHERE id = $1",
+            )
+            .bind(&*device.0)
+            .bind(&got)
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await?;
+            audit::record(
+                &mut tx,
+                audit::Entry {
+                    org_id: Some(&org_id),
+                    actor_id: None,
+                    action: "device.quarantined",
+                    subject: &name,
+                    detail: format!("host key changed: presented {got}"),
+                },
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(())
+        }
+        .await;
+        match result {
+            Ok(()) => {
+                tracing::warn!(device.id = %device, presented = %got, "host key changed: device quarantined")
+            }
+            Err(e) => {
+                tracing::error!(device.id = %device, error = %e, "cannot record a quarantine")
+            }
+        }
     }
 }

@@ -3,6 +3,7 @@
 //! [`run`] directly with a listener on port 0, so they boot exactly what production boots.
 
 pub mod accounts;
+pub mod activation;
 pub mod agent;
 pub mod audit;
 pub mod bench;
@@ -108,7 +109,7 @@ pub async fn run(
             store.clone(),
             accounts::throttle::Limits::default(),
         ),
-        sealer,
+        sealer: sealer.clone(),
         minter,
     };
     let engine = ssh::Engine::new(
@@ -116,11 +117,37 @@ pub async fn run(
         Arc::new(ssh::MemoryHostKeys::new()),
     );
     let demo = if settings.demo.devices > 0 {
-        demo::ensure_account(&store, settings.demo.password.as_ref()).await?;
-        Some(demo::start(&engine, settings.demo.devices).await?)
+        let org_id = demo::ensure_account(&store, settings.demo.password.as_ref()).await?;
+        let control = match settings.demo.control.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(addr) => Some(addr.parse().with_context(|| {
+                format!("demo.control {addr:?} is not an address such as 127.0.0.1:22199")
+            })?),
+        };
+        Some(
+            demo::start(
+                &store,
+                &org_id,
+                settings.demo.devices,
+                settings.demo.base_port,
+                control,
+            )
+            .await?,
+        )
     } else {
         None
     };
+    let devices = Arc::new(devices::DeviceService::new(devices::DeviceDeps {
+        store: store.clone(),
+        queue: queue.clone(),
+        sealer,
+        engine: engine.clone(),
+        activations: activation::Activations::new(),
+    }));
+    let managed = devices
+        .manage_fleet(Duration::from_secs(settings.poll.interval_secs))
+        .await?;
+    tracing::info!(devices = managed, "active devices handed to the SSH engine");
     let services = app::services::Services {
         system: Arc::new(services::system::SystemService::new(
             store.clone(),
@@ -129,7 +156,7 @@ pub async fn run(
         )),
         accounts: Arc::new(accounts::service::AccountService::new(account_deps.clone())),
         orgs: Arc::new(orgs::OrgService::new(account_deps)),
-        devices: Arc::new(devices::DeviceService::new(store.clone())),
+        devices: devices.clone(),
     };
     let state = AppState {
         leptos,

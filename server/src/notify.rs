@@ -47,6 +47,21 @@ pub enum MailJob {
         member_id: String,
         recipient_id: String,
     },
+    /// To `recipient_id` (an owner or admin of `org_id`): `device_id` was activated.
+    DeviceActivated {
+        org_id: String,
+        device_id: String,
+        recipient_id: String,
+    },
+    /// To `recipient_id` (an owner or admin of `org_id`): `actor_id` deleted the device. The name
+    /// travels in the payload because the record is gone when the mail is sent.
+    DeviceDeleted {
+        org_id: String,
+        device_id: String,
+        device_name: String,
+        actor_id: String,
+        recipient_id: String,
+    },
 }
 
 impl MailJob {
@@ -58,6 +73,8 @@ impl MailJob {
             MailJob::Invitation { .. } => "Mail: invitation",
             MailJob::Welcome { .. } => "Mail: welcome",
             MailJob::MemberJoined { .. } => "Mail: new member notice",
+            MailJob::DeviceActivated { .. } => "Mail: firewall activated",
+            MailJob::DeviceDeleted { .. } => "Mail: firewall deleted",
         }
     }
 
@@ -73,6 +90,16 @@ impl MailJob {
                 member_id,
                 recipient_id,
             } => format!("mail:joined:{org_id}:{member_id}:{recipient_id}"),
+            MailJob::DeviceActivated {
+                device_id,
+                recipient_id,
+                ..
+            } => format!("mail:activated:{device_id}:{recipient_id}"),
+            MailJob::DeviceDeleted {
+                device_id,
+                recipient_id,
+                ..
+            } => format!("mail:deleted:{device_id}:{recipient_id}"),
         }
     }
 
@@ -221,8 +248,88 @@ impl MailHandler {
                     },
                 ))
             }
+            MailJob::DeviceActivated {
+                org_id,
+                device_id,
+                recipient_id,
+            } => {
+                let Some((recipient, org_name, role)) =
+                    membership(pool, org_id, recipient_id).await?
+                else {
+                    return Ok(None);
+                };
+                let device: Option<(String,)> = sqlx::query_as(
+                    "SELECT name FROM devices WHERE id = $1 AND org_id = $2 AND state = 'active'",
+                )
+                .bind(device_id)
+                .bind(org_id)
+                .fetch_optional(pool)
+                .await?;
+                match device {
+                    Some((device_name,)) if is_admin(&role) => Some((
+                        recipient,
+                        Template::DeviceActivated {
+                            org_name,
+                            device_name,
+                            link: format!("{}/devices", self.public_url),
+                        },
+                    )),
+                    _ => None,
+                }
+            }
+            MailJob::DeviceDeleted {
+                org_id,
+                device_name,
+                actor_id,
+                recipient_id,
+                ..
+            } => {
+                let Some((recipient, org_name, role)) =
+                    membership(pool, org_id, recipient_id).await?
+                else {
+                    return Ok(None);
+                };
+                let actor: Option<(String,)> =
+                    sqlx::query_as("SELECT email FROM users WHERE id = $1")
+                        .bind(actor_id)
+                        .fetch_optional(pool)
+                        .await?;
+                if !is_admin(&role) {
+                    return Ok(None);
+                }
+                Some((
+                    recipient,
+                    Template::DeviceDeleted {
+                        org_name,
+                        device_name: device_name.clone(),
+                        actor_email: actor.map_or_else(|| "A former member".to_owned(), |(e,)| e),
+                    },
+                ))
+            }
         })
     }
+}
+
+/// Whether a membership role receives device notices (owners and admins).
+fn is_admin(role: &str) -> bool {
+    app::roles::Role::parse(role).is_some_and(app::roles::Role::can_administer)
+}
+
+/// Owners and admins of an organisation: who device notices go to.
+pub async fn admins_of(
+    tx: &mut Transaction<'static, Any>,
+    org_id: &str,
+) -> Result<Vec<String>, StoreError> {
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT user_id, role FROM memberships WHERE org_id = $1")
+            .bind(org_id)
+            .fetch_all(&mut **tx)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .filter(|(_, role)| is_admin(role))
+        .map(|(id, _)| id)
+        .collect())
 }
 
 /// (email, org name, role) of a membership, if it exists.

@@ -2,6 +2,8 @@
 //! input rules (shared: the browser shows them inline, the server enforces them) and the server
 //! functions live here; the page in [`page`].
 
+pub mod activate_dialog;
+pub mod activation;
 pub mod page;
 
 use std::collections::BTreeMap;
@@ -67,6 +69,11 @@ pub struct Device {
     pub state: DeviceState,
     /// e.g. "CE 2.7.2", once known.
     pub pfsense: Option<String>,
+    /// The pinned host key's fingerprint (`SHA256:…`), once activated.
+    pub fingerprint: Option<String>,
+    /// When quarantined: the fingerprint of the key the device presented instead.
+    pub presented_fingerprint: Option<String>,
+    pub agent_version: Option<String>,
     pub created_at_ms: i64,
 }
 
@@ -251,11 +258,13 @@ pub async fn update_device(
     respond(services()?.devices.update(&caller, id, input).await)
 }
 
+/// Delete a device. An activated device's service account and agent are removed from it first;
+/// when that fails the error says why, and `force` deletes the record anyway.
 #[server(prefix = "/api", endpoint = "devices/delete")]
-pub async fn delete_device(id: String) -> Result<(), AppError> {
+pub async fn delete_device(id: String, #[server(default)] force: bool) -> Result<(), AppError> {
     use crate::services::{caller, respond, services};
     let caller = respond(caller())?;
-    respond(services()?.devices.delete(&caller, id).await)
+    respond(services()?.devices.delete(&caller, id, force).await)
 }
 
 #[cfg(test)]

@@ -1,10 +1,12 @@
 //! `/devices`: the organisation's firewalls in two sections, Inactive (registered, not yet
 //! activated) and Active; a form to add or edit one (rules checked as you submit, the same rules
-//! the server enforces) and deletion behind a confirmation. Operators and above may add and edit,
+//! the server enforces), activation (see [`super::activate_dialog`]) and deletion behind a
+//! confirmation. Operators and above may add and edit,
 //! admins and owners delete; viewers only read.
 
 use leptos::prelude::*;
 
+use super::activate_dialog::ActivationDialog;
 use super::*;
 use crate::auth::pages::FormError;
 use crate::auth::use_me;
@@ -57,6 +59,10 @@ pub fn DevicesPage() -> impl IntoView {
     };
     let deleting = RwSignal::new(None::<Device>);
     let delete_open = RwSignal::new(false);
+    let activating = RwSignal::new(None::<Device>);
+    // A delete that could not clean up the firewall: its message, and the offer to delete anyway.
+    let force_open = RwSignal::new(false);
+    let force_reason = RwSignal::new(String::new());
 
     Effect::new(move |_| {
         if let Some(Ok(device)) = add.value().get() {
@@ -80,6 +86,10 @@ pub fn DevicesPage() -> impl IntoView {
             toasts.success("Device deleted.");
             version.update(|v| *v += 1);
         }
+        Some(Err(AppError::Conflict(reason))) => {
+            force_reason.set(reason);
+            force_open.set(true);
+        }
         Some(Err(e)) => toasts.error(e.to_string()),
         None => {}
     });
@@ -98,6 +108,7 @@ pub fn DevicesPage() -> impl IntoView {
         editing,
         deleting,
         delete_open,
+        activating,
         name,
         host,
         port,
@@ -174,12 +185,31 @@ pub fn DevicesPage() -> impl IntoView {
             danger=true
             on_confirm=Callback::new(move |()| {
                 if let Some(device) = deleting.get_untracked() {
-                    delete.dispatch(DeleteDevice { id: device.id });
+                    delete.dispatch(DeleteDevice { id: device.id, force: false });
                 }
             })
         >
-            <p>{move || deleting.get().map(|d| format!("{} ({}) and everything Mudmap stored about it are removed. The firewall itself is not changed.", d.name, d.host))}</p>
+            <p>{move || deleting.get().map(|d| if d.state == DeviceState::Inactive {
+                format!("{} ({}) and everything Mudmap stored about it are removed. The firewall itself is not changed.", d.name, d.host)
+            } else {
+                format!("Mudmap first removes its service account and agent from {} ({}), then everything it stored about it: keys, status and history.", d.name, d.host)
+            })}</p>
         </ConfirmDialog>
+        <ConfirmDialog
+            open=force_open
+            id="force-delete-dialog"
+            title="Delete anyway?"
+            confirm_label="Delete anyway"
+            danger=true
+            on_confirm=Callback::new(move |()| {
+                if let Some(device) = deleting.get_untracked() {
+                    delete.dispatch(DeleteDevice { id: device.id, force: true });
+                }
+            })
+        >
+            <p role="alert">{move || force_reason.get()}</p>
+        </ConfirmDialog>
+        <ActivationDialog device=activating on_finished=Callback::new(move |()| version.update(|v| *v += 1))/>
     }
 }
 
@@ -190,6 +220,7 @@ struct DeviceSignals {
     editing: RwSignal<Option<Device>>,
     deleting: RwSignal<Option<Device>>,
     delete_open: RwSignal<bool>,
+    activating: RwSignal<Option<Device>>,
     name: RwSignal<String>,
     host: RwSignal<String>,
     port: RwSignal<String>,
@@ -249,6 +280,20 @@ fn DeviceRow(device: Device, actions: DeviceSignals) -> impl IntoView {
         .is_some_and(Role::can_administer);
     let for_edit = device.clone();
     let for_delete = device.clone();
+    let for_activate = device.clone();
+    let activate_label = match device.state {
+        DeviceState::Inactive => "Activate",
+        _ => "Re-activate",
+    };
+    let activate = move |_| actions.activating.set(Some(for_activate.clone()));
+    let quarantine =
+        (device.state == DeviceState::Quarantined).then(|| {
+            format!(
+            "Host key changed: pinned {}, now presents {}. Re-activate only if you expected this.",
+            device.fingerprint.clone().unwrap_or_else(|| "none".to_owned()),
+            device.presented_fingerprint.clone().unwrap_or_else(|| "unknown".to_owned())
+        )
+        });
     let edit = move |_| {
         let d = for_edit.clone();
         actions.name.set(d.name.clone());
@@ -270,8 +315,12 @@ fn DeviceRow(device: Device, actions: DeviceSignals) -> impl IntoView {
             <td>{device.port}</td>
             <td>{device.tags.join(", ")}</td>
             <td>{device.pfsense.clone().unwrap_or_else(|| "—".to_owned())}</td>
-            <td><span class=badge_class(device.state)>{device.state.label()}</span></td>
+            <td>
+                <span class=badge_class(device.state)>{device.state.label()}</span>
+                {quarantine.map(|text| view! { <span class="quarantine-note" data-testid="quarantine-note">{text}</span> })}
+            </td>
             <td class="row">
+                {can_edit.then(|| view! { <button class="btn btn-ghost" on:click=activate>{activate_label}</button> })}
                 {can_edit.then(|| view! { <button class="btn btn-ghost" on:click=edit>"Edit"</button> })}
                 {can_delete.then(|| view! { <button class="btn btn-ghost" on:click=delete>"Delete"</button> })}
             </td>

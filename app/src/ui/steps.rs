@@ -11,6 +11,8 @@ pub enum StepStatus {
     Done,
     Failed,
     Skipped,
+    /// Done, then reverted because a later step failed.
+    Undone,
 }
 
 impl StepStatus {
@@ -21,6 +23,7 @@ impl StepStatus {
             StepStatus::Done => "done",
             StepStatus::Failed => "failed",
             StepStatus::Skipped => "skipped",
+            StepStatus::Undone => "undone",
         }
     }
 
@@ -32,6 +35,7 @@ impl StepStatus {
             StepStatus::Done => "done",
             StepStatus::Failed => "failed",
             StepStatus::Skipped => "skipped",
+            StepStatus::Undone => "undone again",
         }
     }
 
@@ -42,6 +46,7 @@ impl StepStatus {
             StepStatus::Done => "✓",
             StepStatus::Failed => "✕",
             StepStatus::Skipped => "–",
+            StepStatus::Undone => "↺",
         }
     }
 }

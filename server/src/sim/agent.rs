@@ -3,6 +3,7 @@
 
 use serde_json::{json, Value};
 
+use super::device::SimDevice;
 use super::model::DeviceModel;
 use crate::agent::protocol::{ErrorCode, Hello, Request, Response, PROTOCOL_VERSION};
 
@@ -10,36 +11,96 @@ use crate::agent::protocol::{ErrorCode, Hello, Request, Response, PROTOCOL_VERSI
 pub const SIM_AGENT_VERSION: &str = "1.0.0";
 
 /// Methods this agent implements.
-pub const CAPABILITIES: [&str; 3] = ["hello", "status", "config.get"];
+pub const CAPABILITIES: [&str; 5] = [
+    "hello",
+    "status",
+    "config.get",
+    "account.ensure",
+    "account.remove",
+];
 
-/// Handle one line of input (without its newline) and produce the response frame.
-pub fn handle_line(model: &DeviceModel, line: &[u8]) -> Response {
-    let request: Request = match serde_json::from_slice(line) {
-        Ok(r) => r,
-        Err(e) => {
-            // Try to salvage the id so the client can match the error to its request.
-            let id = serde_json::from_slice::<Value>(line)
-                .ok()
-                .and_then(|v| v.get("id").and_then(Value::as_u64));
-            return Response::failure(
-                id,
-                ErrorCode::BadRequest,
-                format!("not a valid request: {e}"),
-            );
-        }
-    };
+/// Parse one line into a request of our protocol version, or the error response.
+fn parse(line: &[u8]) -> Result<Request, Response> {
+    let request: Request = serde_json::from_slice(line).map_err(|e| {
+        // Try to salvage the id so the client can match the error to its request.
+        let id = serde_json::from_slice::<Value>(line)
+            .ok()
+            .and_then(|v| v.get("id").and_then(Value::as_u64));
+        Response::failure(
+            id,
+            ErrorCode::BadRequest,
+            format!("not a valid request: {e}"),
+        )
+    })?;
     if request.v != PROTOCOL_VERSION {
-        return Response::failure(
+        return Err(Response::failure(
             Some(request.id),
             ErrorCode::UnsupportedVersion,
             format!(
                 "this agent speaks protocol {PROTOCOL_VERSION}, not {}",
                 request.v
             ),
-        );
+        ));
     }
+    Ok(request)
+}
+
+/// Handle one line for a whole device: the account methods change the device's SSH access; the
+/// rest read its model.
+pub fn handle_device_line(device: &SimDevice, line: &[u8]) -> Response {
+    let request = match parse(line) {
+        Ok(r) => r,
+        Err(response) => return response,
+    };
     match request.method.as_str() {
-        "hello" => hello(model, &request),
+        "account.ensure" => {
+            if device.faults().account_fails {
+                return Response::failure(
+                    Some(request.id),
+                    ErrorCode::Internal,
+                    "pw: user 'mudmap' disappeared during update",
+                );
+            }
+            let Some(line) = request.params.get("authorized_key").and_then(Value::as_str) else {
+                return Response::failure(
+                    Some(request.id),
+                    ErrorCode::InvalidParams,
+                    "authorized_key (an authorized_keys line) is required",
+                );
+            };
+            match device.ensure_account(line) {
+                Ok(created) => Response::success(request.id, json!({ "created": created })),
+                Err(e) => Response::failure(Some(request.id), ErrorCode::InvalidParams, e),
+            }
+        }
+        "account.remove" => {
+            let removed = device.remove_account();
+            // `"agent": true` also deletes the agent itself (removal through the service account).
+            if request.params.get("agent").and_then(Value::as_bool) == Some(true) {
+                device
+                    .agent_installed
+                    .store(false, std::sync::atomic::Ordering::Relaxed);
+            }
+            Response::success(request.id, json!({ "removed": removed }))
+        }
+        _ => match device.model.lock() {
+            Ok(model) => dispatch(&model, &request),
+            Err(_) => Response::failure(Some(request.id), ErrorCode::Internal, "model lock"),
+        },
+    }
+}
+
+/// Handle one line of input (without its newline) and produce the response frame.
+pub fn handle_line(model: &DeviceModel, line: &[u8]) -> Response {
+    match parse(line) {
+        Ok(request) => dispatch(model, &request),
+        Err(response) => response,
+    }
+}
+
+fn dispatch(model: &DeviceModel, request: &Request) -> Response {
+    match request.method.as_str() {
+        "hello" => hello(model, request),
         "status" => Response::success(request.id, to_value(&model.status())),
         "config.get" => Response::success(request.id, to_value(&model.config_document())),
         other => Response::failure(

@@ -1,7 +1,8 @@
 //! The simulator's control API (HTTP on loopback), so tests and people can flip faults while the
 //! fleet runs:
 //!
-//! - `GET  /devices` — every device: index, port, hostname, version, faults
+//! - `GET  /devices` — every device: index, port, hostname, version, faults, and whether the
+//!   agent and the service account are on it
 //! - `PATCH /devices/{index}/faults` — `{"refuse":true}`, `{"stall":false}`, `{"host_key_changed":true}`,
 //!   `{"drop_connections":true}` (fields optional)
 //! - `PATCH /faults` — the same for every device
@@ -44,6 +45,8 @@ async fn list(State(sim): State<Arc<Simulator>>) -> Json<Value> {
                 "hostname": hostname,
                 "version": version,
                 "faults": d.faults(),
+                "agent_installed": d.has_agent(),
+                "service_account": d.service_account.lock().map(|a| a.is_some()).unwrap_or(false),
             })
         })
         .collect();

@@ -31,6 +31,14 @@ pub struct Faults {
     pub host_key_changed: bool,
     /// Bumped to drop every open connection of the device at once.
     pub drops: u64,
+    /// sshd refuses passwords (pfSense's "SSHd Key Only").
+    pub key_only: bool,
+    /// The box is not pfSense (no /etc/platform).
+    pub not_pfsense: bool,
+    /// Writing the agent fails (a full or read-only file system).
+    pub agent_install_fails: bool,
+    /// The agent's `account.ensure` fails.
+    pub account_fails: bool,
 }
 
 /// A partial update of [`Faults`]; absent fields keep their value.
@@ -42,6 +50,10 @@ pub struct FaultPatch {
     /// `true` drops every open connection now.
     #[serde(default)]
     pub drop_connections: bool,
+    pub key_only: Option<bool>,
+    pub not_pfsense: Option<bool>,
+    pub agent_install_fails: Option<bool>,
+    pub account_fails: Option<bool>,
 }
 
 impl Faults {
@@ -57,6 +69,16 @@ impl Faults {
         }
         if patch.drop_connections {
             self.drops += 1;
+        }
+        for (field, value) in [
+            (&mut self.key_only, patch.key_only),
+            (&mut self.not_pfsense, patch.not_pfsense),
+            (&mut self.agent_install_fails, patch.agent_install_fails),
+            (&mut self.account_fails, patch.account_fails),
+        ] {
+            if let Some(v) = value {
+                *field = v;
+            }
         }
     }
 }
@@ -76,6 +98,10 @@ pub struct SimDevice {
     pub password: String,
     /// Keys accepted for the service account.
     pub authorized_keys: Mutex<Vec<PublicKey>>,
+    /// The service account's `authorized_keys` line as `account.ensure` wrote it (options included).
+    pub service_account: Mutex<Option<String>>,
+    /// Whether the agent file is on the device.
+    pub agent_installed: std::sync::atomic::AtomicBool,
     pub model: Mutex<DeviceModel>,
     pub latency: Latency,
     pub lockout_duration: Duration,
@@ -105,6 +131,8 @@ impl SimDevice {
             ),
             password,
             authorized_keys: Mutex::new(Vec::new()),
+            service_account: Mutex::new(None),
+            agent_installed: std::sync::atomic::AtomicBool::new(false),
             model: Mutex::new(DeviceModel::new(seed, index)),
             latency,
             lockout_duration: Duration::from_secs(3_600),
@@ -141,6 +169,36 @@ impl SimDevice {
             .lock()
             .map(|keys| keys.iter().any(|k| k.key_data() == key.key_data()))
             .unwrap_or(false)
+    }
+
+    /// `account.ensure`: the service account now has exactly this key (an `authorized_keys` line,
+    /// options first). Returns whether the account is new.
+    pub fn ensure_account(&self, line: &str) -> Result<bool, String> {
+        let key_part = line
+            .find("ssh-ed25519 ")
+            .map(|at| &line[at..])
+            .ok_or_else(|| "authorized_key holds no ssh-ed25519 key".to_owned())?;
+        let key = PublicKey::from_openssh(key_part).map_err(|e| format!("bad key: {e}"))?;
+        let mut keys = self.authorized_keys.lock().map_err(|_| "lock".to_owned())?;
+        *keys = vec![key];
+        let mut account = self.service_account.lock().map_err(|_| "lock".to_owned())?;
+        Ok(account.replace(line.to_owned()).is_none())
+    }
+
+    /// `account.remove`: the service account and its keys are gone. Returns whether it existed.
+    pub fn remove_account(&self) -> bool {
+        if let Ok(mut keys) = self.authorized_keys.lock() {
+            keys.clear();
+        }
+        self.service_account
+            .lock()
+            .map(|mut a| a.take().is_some())
+            .unwrap_or(false)
+    }
+
+    pub fn has_agent(&self) -> bool {
+        self.agent_installed
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Is this address locked out right now?

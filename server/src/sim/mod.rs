@@ -100,6 +100,9 @@ impl Simulator {
             ));
             if options.authorize_service_keys {
                 device.authorize(service_key(options.seed, index).public_key().clone());
+                device
+                    .agent_installed
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
             }
             tasks.spawn(serve_device(device.clone(), listener, options.bind));
             devices.push(device);

@@ -12,12 +12,13 @@ use russh::keys::PublicKey;
 use russh::server::{Auth, ChannelOpenHandle, Msg, Session};
 use russh::{Channel, ChannelId, ChannelOpenFailure, MethodKind, MethodSet};
 
-use super::agent::handle_line;
+use super::agent::handle_device_line;
 use super::device::{SimDevice, MAX_SESSIONS};
+use crate::activation::remote;
 use crate::agent::protocol::MAX_FRAME;
 
 /// The account name Mudmap's service account uses.
-pub const SERVICE_USER: &str = "mudmap";
+pub const SERVICE_USER: &str = remote::SERVICE_USER;
 
 /// russh server settings for one device identity.
 pub fn server_config(host_key: russh::keys::PrivateKey) -> Arc<russh::server::Config> {
@@ -48,6 +49,8 @@ enum Mode {
     Serve(Lines),
     /// One request, one response, then exit.
     Call(Lines),
+    /// Receiving the agent's bytes (install or self-heal) until end of input.
+    Install(usize),
 }
 
 /// Input not yet answered. `scanned` bytes are known to hold no newline, so each chunk is
@@ -150,7 +153,7 @@ impl DeviceSession {
         let (buf, one_shot) = match mode {
             Mode::Serve(buf) => (buf, false),
             Mode::Call(buf) => (buf, true),
-            Mode::Idle => return Ok(None),
+            Mode::Idle | Mode::Install(_) => return Ok(None),
         };
         let mut answered = None;
         loop {
@@ -161,10 +164,7 @@ impl DeviceSession {
                     crate::agent::protocol::ErrorCode::FrameTooLarge,
                     "message exceeds 16 MiB",
                 ),
-                Next::Line(line) => match device.model.lock() {
-                    Ok(model) => handle_line(&model, &line[..line.len() - 1]),
-                    Err(_) => continue,
-                },
+                Next::Line(line) => handle_device_line(&device, &line[..line.len() - 1]),
             };
             session.data(channel, response.to_frame())?;
             answered = Some(if response.id.is_none() { 2 } else { 0 });
@@ -176,12 +176,16 @@ impl DeviceSession {
     }
 }
 
-/// Refuse this attempt; as a pfSense sshd does, keep offering both password and key login.
-fn reject() -> Auth {
+/// Refuse this attempt; as a pfSense sshd does, keep offering both password and key login (keys
+/// only with "SSHd Key Only" set).
+fn reject(key_only: bool) -> Auth {
+    let methods: &[MethodKind] = if key_only {
+        &[MethodKind::PublicKey]
+    } else {
+        &[MethodKind::Password, MethodKind::PublicKey]
+    };
     Auth::Reject {
-        proceed_with_methods: Some(MethodSet::from(
-            &[MethodKind::Password, MethodKind::PublicKey][..],
-        )),
+        proceed_with_methods: Some(MethodSet::from(methods)),
         partial_success: false,
     }
 }
@@ -190,10 +194,13 @@ impl russh::server::Handler for DeviceSession {
     type Error = russh::Error;
 
     async fn auth_none(&mut self, _user: &str) -> Result<Auth, Self::Error> {
-        Ok(reject())
+        Ok(reject(self.device.faults().key_only))
     }
 
     async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
+        if self.device.faults().key_only {
+            return Ok(reject(true));
+        }
         let allowed = matches!(user, "root" | "admin");
         if allowed && password == self.device.password {
             self.device.record_good_password(self.peer);
@@ -201,7 +208,7 @@ impl russh::server::Handler for DeviceSession {
             return Ok(Auth::Accept);
         }
         self.device.record_failed_password(self.peer);
-        Ok(reject())
+        Ok(reject(false))
     }
 
     async fn auth_publickey_offered(
@@ -213,7 +220,7 @@ impl russh::server::Handler for DeviceSession {
             if user == SERVICE_USER && self.device.is_authorized(offer.public_key) {
                 Auth::Accept
             } else {
-                reject()
+                reject(self.device.faults().key_only)
             },
         )
     }
@@ -228,7 +235,7 @@ impl russh::server::Handler for DeviceSession {
             self.principal = Some(Principal::Service);
             return Ok(Auth::Accept);
         }
-        Ok(reject())
+        Ok(reject(self.device.faults().key_only))
     }
 
     async fn channel_open_session(
@@ -260,22 +267,47 @@ impl russh::server::Handler for DeviceSession {
     ) -> Result<(), Self::Error> {
         let command = String::from_utf8_lossy(data).trim().to_owned();
         session.channel_success(channel)?;
-        let is_agent = command.contains("agent");
-        let mode = match (self.principal, is_agent) {
-            // Forced command: whatever the service account asks for, it gets the agent.
-            (Some(Principal::Service), _) | (Some(Principal::Admin), true) => {
+        let install = match self.principal {
+            Some(Principal::Service) => command == remote::SELF_HEAL,
+            Some(Principal::Admin) => command == remote::INSTALL_AGENT,
+            None => false,
+        };
+        let is_agent = match self.principal {
+            // Forced command: whatever else the service account asks for, it gets the agent.
+            Some(Principal::Service) => !install,
+            Some(Principal::Admin) => command.contains("agent") && !install,
+            None => false,
+        };
+        let mode = match self.principal {
+            None => return self.finish(channel, 126, session),
+            Some(_) if install => Mode::Install(0),
+            Some(principal) if is_agent => {
+                if !self.device.has_agent() {
+                    // As the forced command's dispatcher (127) or php without its script (1).
+                    let (message, status) = match principal {
+                        Principal::Service => ("", 127),
+                        Principal::Admin => (
+                            "Could not open input file: /usr/local/share/mudmap/agent.php\n",
+                            1,
+                        ),
+                    };
+                    session.extended_data(channel, 1, message.as_bytes().to_vec())?;
+                    return self.finish(channel, status, session);
+                }
                 if command.ends_with("call") {
                     Mode::Call(Lines::default())
                 } else {
                     Mode::Serve(Lines::default())
                 }
             }
-            (Some(Principal::Admin), false) => {
-                let (out, status) = self.shell(&command);
+            Some(_) => {
+                let (out, err, status) = self.shell(&command);
                 session.data(channel, out.into_bytes())?;
+                if !err.is_empty() {
+                    session.extended_data(channel, 1, err.into_bytes())?;
+                }
                 return self.finish(channel, status, session);
             }
-            (None, _) => return self.finish(channel, 126, session),
         };
         self.channels.insert(channel, mode);
         Ok(())
@@ -287,10 +319,14 @@ impl russh::server::Handler for DeviceSession {
         data: &[u8],
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        if let Some(Mode::Serve(lines) | Mode::Call(lines)) = self.channels.get_mut(&channel) {
-            if !lines.skipping || data.contains(&b'\n') {
+        match self.channels.get_mut(&channel) {
+            Some(Mode::Serve(lines) | Mode::Call(lines))
+                if !lines.skipping || data.contains(&b'\n') =>
+            {
                 lines.buf.extend_from_slice(data);
             }
+            Some(Mode::Install(received)) => *received += data.len(),
+            _ => {}
         }
         if let Some(status) = self.drain_lines(channel, session)? {
             self.finish(channel, status, session)?;
@@ -306,6 +342,18 @@ impl russh::server::Handler for DeviceSession {
         // End of input: the agent exits (serve mode's normal end; a call without a request line).
         let status = match self.channels.get(&channel) {
             Some(Mode::Call(_)) => 2,
+            Some(Mode::Install(received)) => {
+                if self.device.faults().agent_install_fails {
+                    let message = "mkdir: /usr/local/share/mudmap: Read-only file system\n";
+                    session.extended_data(channel, 1, message.as_bytes().to_vec())?;
+                    1
+                } else if *received == 0 {
+                    0
+                } else {
+                    self.device.agent_installed.store(true, Ordering::Relaxed);
+                    0
+                }
+            }
             Some(_) => 0,
             None => return Ok(()),
         };
@@ -323,12 +371,33 @@ impl russh::server::Handler for DeviceSession {
 }
 
 impl DeviceSession {
-    /// The few shell commands bootstrap uses to identify a pfSense system.
-    fn shell(&self, command: &str) -> (String, u32) {
+    /// The shell commands activation and removal run (and a few to look around): stdout,
+    /// stderr, exit status.
+    fn shell(&self, command: &str) -> (String, String, u32) {
         let Ok(model) = self.device.model.lock() else {
-            return ("internal error\n".to_owned(), 1);
+            return (String::new(), "internal error\n".to_owned(), 1);
         };
-        match command {
+        let faults = self.device.faults();
+        if command == remote::DETECT {
+            return if faults.not_pfsense {
+                (
+                    String::new(),
+                    "cat: /etc/platform: No such file or directory\ncat: /etc/version: No such file or directory\n".to_owned(),
+                    1,
+                )
+            } else {
+                (
+                    format!("pfSense\n{}-RELEASE\n", model.version.version),
+                    String::new(),
+                    0,
+                )
+            };
+        }
+        if command == remote::REMOVE_AGENT {
+            self.device.agent_installed.store(false, Ordering::Relaxed);
+            return (String::new(), String::new(), 0);
+        }
+        let (out, status) = match command {
             "cat /etc/version" => (format!("{}-RELEASE\n", model.version.version), 0),
             "cat /etc/platform" => ("pfSense\n".to_owned(), 0),
             "uname -s" => ("FreeBSD\n".to_owned(), 0),
@@ -342,13 +411,11 @@ impl DeviceSession {
             "id -u" => ("0\n".to_owned(), 0),
             "hostname" => (format!("{}.{}\n", model.hostname, model.domain), 0),
             "true" => (String::new(), 0),
-            _ => (
-                format!(
-                    "sh: {}: not found\n",
-                    command.split_whitespace().next().unwrap_or("")
-                ),
-                127,
-            ),
-        }
+            _ => {
+                let name = command.split_whitespace().next().unwrap_or("");
+                return (String::new(), format!("sh: {name}: not found\n"), 127);
+            }
+        };
+        (out, String::new(), status)
     }
 }

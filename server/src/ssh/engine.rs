@@ -166,6 +166,14 @@ impl Engine {
         entry.shared.hello.lock().ok().and_then(|h| h.clone())
     }
 
+    /// Every device the engine manages.
+    pub fn device_ids(&self) -> Vec<DeviceId> {
+        self.devices
+            .lock()
+            .map(|d| d.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
     pub fn device_count(&self) -> usize {
         self.devices.lock().map(|d| d.len()).unwrap_or(0)
     }

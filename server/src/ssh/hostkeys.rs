@@ -69,3 +69,43 @@ impl HostKeyStore for MemoryHostKeys {
         }
     }
 }
+
+/// Trusts exactly one key, named by the fingerprint a person confirmed (activation: the password
+/// is only ever sent to the device whose key the person saw). Remembers the key once seen.
+pub struct ConfirmedFingerprint {
+    fingerprint: String,
+    seen: Mutex<Option<PublicKey>>,
+}
+
+impl ConfirmedFingerprint {
+    pub fn new(fingerprint: impl Into<String>) -> Self {
+        Self {
+            fingerprint: fingerprint.into(),
+            seen: Mutex::new(None),
+        }
+    }
+
+    /// The confirmed key, once a device presented it.
+    pub fn key(&self) -> Option<PublicKey> {
+        self.seen.lock().ok().and_then(|k| k.clone())
+    }
+}
+
+#[async_trait::async_trait]
+impl HostKeyStore for ConfirmedFingerprint {
+    async fn check(&self, _device: &DeviceId, key: &PublicKey) -> HostKeyCheck {
+        let got = fingerprint(key);
+        if got != self.fingerprint {
+            return HostKeyCheck::Mismatch {
+                expected: self.fingerprint.clone(),
+                got,
+            };
+        }
+        if let Ok(mut seen) = self.seen.lock() {
+            *seen = Some(key.clone());
+        }
+        HostKeyCheck::Valid
+    }
+
+    async fn pin(&self, _device: &DeviceId, _key: &PublicKey) {}
+}

@@ -48,9 +48,64 @@ pub async fn one_shot_exec(
         .await;
     result
 }
+/// A session outside the engine, for activation and removal: connect (host key checked against
+/// `host_keys`), then log in, then run commands on fresh channels. Dropping it disconnects.
+pub struct DirectSession {
+    session: session::Session,
+    config: EngineConfig,
+}
+
+impl DirectSession {
+    /// TCP connect and SSH handshake; the host key must be `Valid` in `host_keys`.
+    pub async fn connect(
+        target: &DeviceTarget,
+        config: &EngineConfig,
+        host_keys: Arc<dyn HostKeyStore>,
+    ) -> Result<Self, SshError> {
+        let ssh = session::client_config(config);
+        let session = session::handshake(target, config, ssh, host_keys).await?;
+        Ok(Self {
+            session,
+            config: config.clone(),
+        })
+    }
+
+    /// Authenticate with `target`'s credentials.
+    pub async fn login(&mut self, target: &DeviceTarget) -> Result<(), SshError> {
+        session::authenticate(&mut self.session, target, &self.config).await
+    }
+
+    /// Run `command` on a fresh channel (closed afterwards), with `stdin` if given.
+    pub async fn exec(
+        &self,
+        command: &str,
+        stdin: Option<Vec<u8>>,
+    ) -> Result<ExecOutput, SshError> {
+        exec::run(
+            &self.session,
+            command,
+            stdin,
+            self.config.channel_timeout,
+            self.config.request_timeout,
+        )
+        .await
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.session.is_closed()
+    }
+
+    pub async fn close(self) {
+        let _ = self
+            .session
+            .disconnect(russh::Disconnect::ByApplication, "done", "en")
+            .await;
+    }
+}
+
 pub use error::{SshError, Stage};
 pub use exec::ExecOutput;
-pub use hostkeys::{fingerprint, HostKeyCheck, HostKeyStore, MemoryHostKeys};
+pub use hostkeys::{fingerprint, ConfirmedFingerprint, HostKeyCheck, HostKeyStore, MemoryHostKeys};
 
 /// A device's identity inside the engine.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

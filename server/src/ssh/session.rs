@@ -117,7 +117,7 @@ fn handshake_timeout(config: &EngineConfig) -> SshError {
     }
 }
 
-async fn handshake(
+pub(super) async fn handshake(
     target: &DeviceTarget,
     config: &EngineConfig,
     ssh: Arc<client::Config>,
@@ -201,7 +201,7 @@ async fn tcp_connect(
     Ok(stream)
 }
 
-async fn authenticate(
+pub(super) async fn authenticate(
     session: &mut Session,
     target: &DeviceTarget,
     config: &EngineConfig,

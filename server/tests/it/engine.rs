@@ -1,5 +1,4 @@
 //! The SSH engine against the device simulator: real russh on both ends, over loopback.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;

@@ -1,10 +1,7 @@
 //! The store's contract, run against SQLite and PostgreSQL alike.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
-
+use crate::support::{Engine, TestDbRef};
 use mudmap::store::{Backend, MetaKey, Store};
-use support::{Engine, TestDbRef};
 
 async fn connect(db: &TestDbRef) -> Store {
     Store::connect(&db.url, &db.settings.database)

@@ -1,5 +1,5 @@
 //! Test harness: throwaway databases on both engines and a real server booted on port 0.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(dead_code)]
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -220,7 +220,6 @@ impl TestServer {
 }
 
 /// Generate one `#[tokio::test]` per engine from an async fn taking `&TestDbRef`.
-#[macro_export]
 macro_rules! on_both_engines {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -339,7 +338,6 @@ pub fn token_in(mail: &mudmap::mail::sink::ReceivedMail, path: &str) -> String {
 }
 
 /// Generate one `#[tokio::test]` on SQLite only from an async fn taking `&TestDbRef`.
-#[macro_export]
 macro_rules! on_sqlite {
     ($($name:ident),* $(,)?) => {
         mod sqlite_only {

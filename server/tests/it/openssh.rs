@@ -2,20 +2,17 @@
 //! peer, not only with our own simulator. Each test starts its own `sshd` (own config, host key and
 //! port) and stops it at the end. Needs `openssh-server` (installed by scripts/tools.sh) and root,
 //! which CI has: sshd only runs as root, and password login needs a local account.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod support;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::sshd::{start_sshd, Sshd, TEST_PASSWORD, TEST_USER};
 use mudmap::config::Secret;
 use mudmap::ssh::{
     one_shot_exec, Credentials, DeviceId, DeviceTarget, EngineConfig, HostKeyStore, MemoryHostKeys,
     SshError,
 };
 use russh::keys::{Algorithm, PrivateKey};
-use support::sshd::{start_sshd, Sshd, TEST_PASSWORD, TEST_USER};
 
 fn config() -> EngineConfig {
     EngineConfig {

@@ -1,11 +1,8 @@
 //! The HTTP edge, through a real server on port 0 against both database engines.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod support;
 
 use std::time::{Duration, Instant};
 
-use support::{Engine, TestDbRef, TestServer};
+use crate::support::{Engine, TestDbRef, TestServer};
 use tokio::io::AsyncWriteExt;
 
 async fn health_and_readiness(db: &TestDbRef) {
@@ -82,7 +79,7 @@ async fn sqlite_server() -> (TestServer, tempfile::TempDir) {
 }
 
 /// A server with the demo account, and an API client signed in to it.
-async fn signed_in_server() -> (TestServer, tempfile::TempDir, support::Api) {
+async fn signed_in_server() -> (TestServer, tempfile::TempDir, crate::support::Api) {
     let dir = tempfile::tempdir().unwrap();
     let mut settings = mudmap::config::Settings::for_data_dir(dir.path());
     settings.shutdown_grace_secs = 1;
@@ -96,7 +93,7 @@ async fn signed_in_server() -> (TestServer, tempfile::TempDir, support::Api) {
         .unwrap();
     store.close().await;
     let server = TestServer::start(settings).await;
-    let api = support::Api::new(&server);
+    let api = crate::support::Api::new(&server);
     let (status, body) = api
         .call(
             "auth/login",

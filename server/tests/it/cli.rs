@@ -1,5 +1,4 @@
 //! The `mudmap` binary as an operator meets it: help, config errors, migrate, serve and stop.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};

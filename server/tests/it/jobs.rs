@@ -1,19 +1,16 @@
 //! The durable job queue on both engines: outbox, claim, retry with backoff, dedup, delay, lease
 //! expiry after a crash, graceful release, and two workers never running one job twice.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod support;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::support::TestDbRef;
 use mudmap::jobs::worker::Registry;
 use mudmap::jobs::{
     Enqueued, JobContext, JobError, JobHandler, JobState, NewJob, Queue, Worker, WorkerConfig,
 };
 use mudmap::store::Store;
-use support::TestDbRef;
 
 async fn queue(db: &TestDbRef) -> Queue {
     let store = Store::connect(&db.url, &db.settings.database)

@@ -1,7 +1,6 @@
 //! Mail is never lost and never doubled by a crash: the real `mudmap` binary enqueues a mail
 //! while the SMTP server refuses it, is killed with SIGKILL, and is started again once the SMTP
 //! server accepts mail; the mail then arrives exactly once.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

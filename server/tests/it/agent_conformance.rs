@@ -3,9 +3,6 @@
 //! by a real OpenSSH server over a stub pfSense root (server/tests/fixtures/pfsense-root, see its
 //! README for what the stub stands in for). Both are driven through Mudmap's own SSH client:
 //! one-shot `call` mode for the exact bytes, and the engine's resident `serve` channel.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod support;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -91,7 +88,7 @@ async fn php_agent() -> Subject {
     let key = Arc::new(
         PrivateKey::random(&mut russh::keys::key::safe_rng(), Algorithm::Ed25519).unwrap(),
     );
-    let sshd = support::sshd::start_sshd(key.public_key(), false);
+    let sshd = crate::support::sshd::start_sshd(key.public_key(), false);
     let id = DeviceId::new("php");
     let keys = Arc::new(MemoryHostKeys::new());
     keys.pin(&id, &sshd.host_key).await;

@@ -1,14 +1,11 @@
 //! Accounts, organisations and roles through the real path: a server booted on loopback, server
 //! functions called over HTTP, mail delivered over SMTP to a sink started by the test.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod support;
 
 use std::time::Duration;
 
+use crate::support::{token_in, with_smtp, Api, TestDbRef, TestServer};
 use mudmap::mail::sink::{ReceivedMail, SmtpSink};
 use serde_json::{json, Value};
-use support::{token_in, with_smtp, Api, TestDbRef, TestServer};
 
 const PASSWORD: &str = "plover-granite-tundra-42";
 
@@ -709,6 +706,19 @@ async fn organisations_are_isolated_from_each_other(db: &TestDbRef) {
             404,
         ),
         ("devices/delete", vec![("id", &alpha_device)], 404),
+        // Refused before any connection is made (Alpha's device is not Bob's to reach).
+        ("devices/probe", vec![("id", &alpha_device)], 404),
+        (
+            "devices/activate",
+            vec![
+                ("id", &alpha_device),
+                ("username", "admin"),
+                ("password", "guess"),
+                ("fingerprint", "SHA256:x"),
+            ],
+            404,
+        ),
+        ("devices/activation", vec![("id", "no-such-run")], 404),
         // The same address in another organisation is not a duplicate.
         (
             "devices/add",
@@ -998,6 +1008,18 @@ async fn devices_are_added_edited_and_deleted_by_the_right_roles(db: &TestDbRef)
     let (status, _) = viewer.call("devices/update", &edit).await;
     assert_eq!(status, 403);
     let (status, _) = operator.call("devices/delete", &[("id", &id)]).await;
+    assert_eq!(status, 403);
+    // Viewers cannot reach a firewall at all: no probe, no activation (refused before any
+    // connection is made).
+    let (status, _) = viewer.call("devices/probe", &[("id", &id)]).await;
+    assert_eq!(status, 403);
+    let activate = [
+        ("id", id.as_str()),
+        ("username", "admin"),
+        ("password", "x"),
+        ("fingerprint", "SHA256:x"),
+    ];
+    let (status, _) = viewer.call("devices/activate", &activate).await;
     assert_eq!(status, 403);
 
     // A new address forgets the pinned host key (a different machine must be confirmed again).

@@ -1,0 +1,522 @@
+//! Device activation end to end: a real server, a real simulated pfSense over real SSH, the
+//! browser's server functions. The journey (fingerprint → steps → Active → mail), each failure
+//! with its own message and nothing left on the device, delete with on-device cleanup, quarantine
+//! on a changed host key, and a scan of the database and the logs for the password.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mudmap::mail::sink::SmtpSink;
+use mudmap::sim::{FaultPatch, SimOptions, Simulator};
+use serde_json::Value;
+
+use crate::support::{with_smtp, Api, TestServer};
+
+/// The simulated firewall's admin password (what the scan looks for).
+const DEVICE_PASSWORD: &str = "Zq7-device-admin-secret";
+const USER_PASSWORD: &str = "demo-password-for-tests";
+
+struct World {
+    server: TestServer,
+    api: Api,
+    sim: Simulator,
+    sink: SmtpSink,
+    dir: tempfile::TempDir,
+}
+
+async fn world(devices: u32) -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = SmtpSink::start("127.0.0.1:0".parse().unwrap(), None)
+        .await
+        .unwrap();
+    let mut settings = mudmap::config::Settings::for_data_dir(dir.path());
+    settings.shutdown_grace_secs = 1;
+    settings.poll.interval_secs = 1;
+    let settings = with_smtp(settings, sink.addr());
+    let store = mudmap::store::Store::connect(&settings.database_url(), &settings.database)
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    mudmap::demo::ensure_account(&store, Some(&mudmap::config::Secret::new(USER_PASSWORD)))
+        .await
+        .unwrap();
+    store.close().await;
+    let sim = Simulator::start(SimOptions {
+        devices,
+        password: DEVICE_PASSWORD.to_owned(),
+        authorize_service_keys: false,
+        ..SimOptions::default()
+    })
+    .await
+    .unwrap();
+    let server = TestServer::start(settings).await;
+    let api = Api::new(&server);
+    let (status, body) = api
+        .call(
+            "auth/login",
+            &[
+                ("email", mudmap::demo::DEMO_EMAIL),
+                ("password", USER_PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    World {
+        server,
+        api,
+        sim,
+        sink,
+        dir,
+    }
+}
+
+impl World {
+    async fn add(&self, index: u32) -> String {
+        let port = self.sim.device(index).unwrap().port.to_string();
+        let (status, body) = self
+            .api
+            .call(
+                "devices/add",
+                &[
+                    ("name", &format!("fw-{index}")),
+                    ("host", "127.0.0.1"),
+                    ("port", &port),
+                    ("tags", ""),
+                    ("notes", ""),
+                ],
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    async fn probe(&self, id: &str) -> (u16, Value) {
+        self.api.call("devices/probe", &[("id", id)]).await
+    }
+
+    /// Start a run and wait for its end; returns the final view.
+    async fn activate(&self, id: &str, password: &str, fingerprint: &str) -> Value {
+        let (status, run) = self
+            .api
+            .call(
+                "devices/activate",
+                &[
+                    ("id", id),
+                    ("username", "admin"),
+                    ("password", password),
+                    ("fingerprint", fingerprint),
+                ],
+            )
+            .await;
+        assert_eq!(status, 200, "{run}");
+        let run = run.as_str().unwrap().to_owned();
+        for _ in 0..600 {
+            let (status, view) = self.api.call("devices/activation", &[("id", &run)]).await;
+            assert_eq!(status, 200, "{view}");
+            if view["outcome"] != "running" {
+                return view;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("activation did not finish within 30 s");
+    }
+
+    async fn device(&self, id: &str) -> Value {
+        let (status, list) = self.api.call("devices/list", &[]).await;
+        assert_eq!(status, 200, "{list}");
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["id"] == id)
+            .cloned()
+            .unwrap_or(Value::Null)
+    }
+
+    fn fingerprint(&self, index: u32) -> String {
+        mudmap::ssh::fingerprint(self.sim.device(index).unwrap().host_key.public_key())
+    }
+
+    /// Stop the server and the simulator; the data directory lives on in the returned guard.
+    async fn stop(self) -> tempfile::TempDir {
+        self.server.stop().await.unwrap();
+        self.sim.shutdown().await;
+        self.dir
+    }
+}
+
+fn states(view: &Value) -> Vec<(String, String)> {
+    view["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["key"].as_str().unwrap().to_owned(),
+                s["state"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn state_of(view: &Value, key: &str) -> String {
+    states(view)
+        .into_iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, s)| s)
+        .unwrap()
+}
+
+/// Nothing of Mudmap is on the simulated firewall.
+fn untouched(sim: &Simulator, index: u32) {
+    let device = sim.device(index).unwrap();
+    assert!(!device.has_agent(), "the agent was left on the device");
+    assert!(
+        device.service_account.lock().unwrap().is_none(),
+        "the service account was left on the device"
+    );
+}
+
+/// Every log line of this test process, at every level.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn activation_journey_pins_the_key_installs_the_agent_and_mails_the_admins() {
+    // Capture every log line (trace level, russh included) before the server starts.
+    let logs = Captured::default();
+    let writer = logs.clone();
+    tracing_subscriber::fmt()
+        .with_env_filter("trace")
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .init();
+    let world = world(1).await;
+    let id = world.add(0).await;
+    assert_eq!(world.device(&id).await["state"], "inactive");
+
+    let (status, probe) = world.probe(&id).await;
+    assert_eq!(status, 200, "{probe}");
+    assert_eq!(probe["fingerprint"], world.fingerprint(0));
+    assert_eq!(probe["algorithm"], "ssh-ed25519");
+    assert!(probe["address"]
+        .as_str()
+        .unwrap()
+        .ends_with(&world.sim.device(0).unwrap().port.to_string()));
+
+    let view = world
+        .activate(&id, DEVICE_PASSWORD, &world.fingerprint(0))
+        .await;
+    assert_eq!(view["outcome"], "active", "{view:#}");
+    assert!(states(&view).iter().all(|(_, s)| s == "done"), "{view:#}");
+    assert_eq!(view["error"], Value::Null);
+
+    let device = world.device(&id).await;
+    assert_eq!(device["state"], "active");
+    assert_eq!(device["fingerprint"], world.fingerprint(0));
+    assert!(
+        device["pfsense"].as_str().unwrap().starts_with("CE "),
+        "{device}"
+    );
+    assert_eq!(device["agent_version"], "1.0.0");
+
+    // On the device: the agent, and a service account whose key can only run the forced command.
+    let sim_device = world.sim.device(0).unwrap();
+    assert!(sim_device.has_agent());
+    let line = sim_device.service_account.lock().unwrap().clone().unwrap();
+    assert!(
+        line.starts_with(
+            "command=\"/bin/sh -c 'case $SSH_ORIGINAL_COMMAND in mudmap-install-agent)"
+        ),
+        "{line}"
+    );
+    assert!(line
+        .contains(",no-pty,no-port-forwarding,no-agent-forwarding,no-X11-forwarding ssh-ed25519 "));
+
+    // The owner gets the "device activated" mail through the job queue.
+    let mail = world.sink.wait_for(1, Duration::from_secs(10)).await;
+    assert!(
+        mail[0]
+            .header("Subject")
+            .unwrap_or_default()
+            .contains("fw-0 is now managed"),
+        "{}",
+        mail[0].header("Subject").unwrap_or_default()
+    );
+
+    // The engine took the device on: its status poll keeps one connection open with the service key.
+    for _ in 0..100 {
+        if sim_device
+            .sessions_started
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 3
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        sim_device
+            .sessions_started
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 3
+    );
+
+    // The password is nowhere: not in the database files, not in any log line.
+    let data_dir = world.stop().await;
+    let mut scanned = 0;
+    for entry in std::fs::read_dir(data_dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            // A lock or journal file may go away as the listing is read.
+            let Ok(bytes) = std::fs::read(&path) else {
+                continue;
+            };
+            scanned += bytes.len();
+            assert!(
+                !contains(&bytes, DEVICE_PASSWORD.as_bytes()),
+                "the device password is in {}",
+                path.display()
+            );
+        }
+    }
+    assert!(
+        scanned > 10_000,
+        "the database files were not found ({scanned} bytes)"
+    );
+    let logs = logs.0.lock().unwrap().clone();
+    assert!(
+        logs.len() > 1_000,
+        "nothing was logged ({} bytes)",
+        logs.len()
+    );
+    assert!(
+        !contains(&logs, DEVICE_PASSWORD.as_bytes()),
+        "the device password is in the logs"
+    );
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_failure_has_its_own_message_and_leaves_nothing_behind() {
+    let world = world(1).await;
+    let id = world.add(0).await;
+    let fp = world.fingerprint(0);
+    let device = world.sim.device(0).unwrap().clone();
+
+    // Wrong password: refused at login, nothing changed.
+    let view = world.activate(&id, "not-the-password", &fp).await;
+    assert_eq!(view["outcome"], "failed");
+    assert_eq!(state_of(&view, "login"), "failed");
+    let error = view["error"].as_str().unwrap();
+    assert!(
+        error.contains("refused the password for \"admin\""),
+        "{error}"
+    );
+    assert_eq!(view["cleanup"], "Nothing was changed on the firewall.");
+    assert!(!error.contains("not-the-password"));
+    untouched(&world.sim, 0);
+
+    // The person confirmed another key than the device presents: no password is sent.
+    let view = world
+        .activate(
+            &id,
+            DEVICE_PASSWORD,
+            "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        )
+        .await;
+    assert_eq!(state_of(&view, "connect"), "failed");
+    assert!(
+        view["error"]
+            .as_str()
+            .unwrap()
+            .contains("not the SHA256:AAAA"),
+        "{view}"
+    );
+
+    // SSH set to key-only.
+    device.patch_faults(FaultPatch {
+        key_only: Some(true),
+        ..FaultPatch::default()
+    });
+    let view = world.activate(&id, DEVICE_PASSWORD, &fp).await;
+    assert!(
+        view["error"]
+            .as_str()
+            .unwrap()
+            .contains("accepts SSH keys only"),
+        "{view}"
+    );
+    device.patch_faults(FaultPatch {
+        key_only: Some(false),
+        ..FaultPatch::default()
+    });
+
+    // Not pfSense.
+    device.patch_faults(FaultPatch {
+        not_pfsense: Some(true),
+        ..FaultPatch::default()
+    });
+    let view = world.activate(&id, DEVICE_PASSWORD, &fp).await;
+    assert_eq!(state_of(&view, "detect"), "failed");
+    assert!(
+        view["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("This is not a pfSense system"),
+        "{view}"
+    );
+    device.patch_faults(FaultPatch {
+        not_pfsense: Some(false),
+        ..FaultPatch::default()
+    });
+
+    // The agent cannot be written: the half-written agent is removed again.
+    device.patch_faults(FaultPatch {
+        agent_install_fails: Some(true),
+        ..FaultPatch::default()
+    });
+    let view = world.activate(&id, DEVICE_PASSWORD, &fp).await;
+    assert_eq!(state_of(&view, "agent"), "failed");
+    assert!(
+        view["error"]
+            .as_str()
+            .unwrap()
+            .contains("Read-only file system"),
+        "{view}"
+    );
+    assert_eq!(
+        view["cleanup"],
+        "Undone on the firewall: removed the agent."
+    );
+    untouched(&world.sim, 0);
+    device.patch_faults(FaultPatch {
+        agent_install_fails: Some(false),
+        ..FaultPatch::default()
+    });
+
+    // The account cannot be created: account and agent are removed again.
+    device.patch_faults(FaultPatch {
+        account_fails: Some(true),
+        ..FaultPatch::default()
+    });
+    let view = world.activate(&id, DEVICE_PASSWORD, &fp).await;
+    assert_eq!(state_of(&view, "account"), "failed");
+    assert_eq!(state_of(&view, "agent"), "undone");
+    assert!(
+        view["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("The service account could not be created"),
+        "{view}"
+    );
+    assert!(
+        view["cleanup"]
+            .as_str()
+            .unwrap()
+            .contains("removed the agent"),
+        "{view}"
+    );
+    untouched(&world.sim, 0);
+    device.patch_faults(FaultPatch {
+        account_fails: Some(false),
+        ..FaultPatch::default()
+    });
+
+    // Refused: the probe already says so, before any password is asked for.
+    device.patch_faults(FaultPatch {
+        refuse: Some(true),
+        ..FaultPatch::default()
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (status, body) = world.probe(&id).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body.to_string().contains("refused the connection"),
+        "{body}"
+    );
+    device.patch_faults(FaultPatch {
+        refuse: Some(false),
+        ..FaultPatch::default()
+    });
+
+    // The device record never changed.
+    assert_eq!(world.device(&id).await["state"], "inactive");
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_host_key_quarantines_and_delete_cleans_the_device() {
+    let world = world(2).await;
+    let a = world.add(0).await;
+    let b = world.add(1).await;
+    for (id, index) in [(&a, 0), (&b, 1)] {
+        let view = world
+            .activate(id, DEVICE_PASSWORD, &world.fingerprint(index))
+            .await;
+        assert_eq!(view["outcome"], "active", "{view:#}");
+    }
+
+    // Device 0 presents another key: the next poll quarantines it, naming both keys.
+    let sim_a = world.sim.device(0).unwrap();
+    sim_a.patch_faults(FaultPatch {
+        host_key_changed: Some(true),
+        drop_connections: true,
+        ..FaultPatch::default()
+    });
+    let impostor = mudmap::ssh::fingerprint(sim_a.changed_host_key.public_key());
+    let mut device = Value::Null;
+    for _ in 0..100 {
+        device = world.device(&a).await;
+        if device["state"] == "quarantined" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(device["state"], "quarantined", "{device}");
+    assert_eq!(device["fingerprint"], world.fingerprint(0));
+    assert_eq!(device["presented_fingerprint"], impostor);
+
+    // Deleting device 1 removes its account and agent from it first, then the record.
+    let (status, body) = world.api.call("devices/delete", &[("id", &b)]).await;
+    assert_eq!(status, 200, "{body}");
+    untouched(&world.sim, 1);
+    assert_eq!(world.device(&b).await, Value::Null);
+
+    // Device 0 cannot be cleaned (its key is not trusted): refused with the way out, then forced.
+    let (status, body) = world.api.call("devices/delete", &[("id", &a)]).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body.to_string().contains("Delete anyway"), "{body}");
+    let (status, body) = world
+        .api
+        .call("devices/delete", &[("id", &a), ("force", "true")])
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(world.device(&a).await, Value::Null);
+
+    // Owners and admins got one mail per activation and per deletion.
+    let mail = world.sink.wait_for(4, Duration::from_secs(10)).await;
+    let deleted = mail
+        .iter()
+        .filter(|m| {
+            m.header("Subject")
+                .unwrap_or_default()
+                .contains("was deleted")
+        })
+        .count();
+    assert_eq!(deleted, 2);
+    world.stop().await;
+}
