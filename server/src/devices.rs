@@ -214,7 +214,9 @@ impl app::services::DeviceService for DeviceService {
         let updated = sqlx::query(
             "UPDATE devices SET name = $3, host = $4, port = $5, tags = $6, notes = $7, updated_at = $8, \
              host_key = CASE WHEN $9 = 1 THEN NULL ELSE host_key END, \
-             host_key_fingerprint = CASE WHEN $9 = 1 THEN NULL ELSE host_key_fingerprint END \
+             host_key_fingerprint = CASE WHEN $9 = 1 THEN NULL ELSE host_key_fingerprint END, \
+             presented_fingerprint = CASE WHEN $9 = 1 THEN NULL ELSE presented_fingerprint END, \
+             state = CASE WHEN $9 = 1 AND state IN ('active', 'quarantined') THEN 'quarantined' ELSE state END \
              WHERE id = $1 AND org_id = $2",
         )
         .bind(&id)
@@ -251,6 +253,11 @@ impl app::services::DeviceService for DeviceService {
         .await?;
         let device = self.get(&mut tx, &org.id, &id).await?;
         tx.commit().await.map_err(sql_failure)?;
+        if moved {
+            // A managed device at a new address is not trusted until its key is confirmed again
+            // (re-activation); the engine stops talking to it now.
+            self.deps.engine.remove(&DeviceId::new(id.as_str())).await;
+        }
         Ok(device)
     }
 
@@ -512,7 +519,8 @@ impl Access {
     }
 }
 
-/// Hand an activated device to the SSH engine: pin its host key and give it the service key.
+/// Hand an activated device to the SSH engine: pin its host key, give it the service key, and let
+/// it reinstall a missing or outdated agent through that key (self-heal).
 async fn manage(
     engine: &Engine,
     device_id: &str,
@@ -531,6 +539,11 @@ async fn manage(
         username: user.to_owned(),
         credentials: Credentials::Key(Arc::new(key)),
         agent_command: crate::ssh::PFSENSE_AGENT_COMMAND.to_owned(),
+        self_heal: Some(Arc::new(crate::ssh::SelfHeal {
+            command: remote::SELF_HEAL.to_owned(),
+            agent: remote::AGENT_SOURCE.as_bytes(),
+            version: remote::shipped_agent_version().to_owned(),
+        })),
     });
 }
 
@@ -643,6 +656,7 @@ async fn remove_from_device(deps: &DeviceDeps, access: &StoredAccess) -> Result<
         username: access.user.clone(),
         credentials: Credentials::Key(Arc::new(access.key.clone())),
         agent_command: crate::ssh::PFSENSE_AGENT_COMMAND.to_owned(),
+        self_heal: None,
     };
     let pinned = Arc::new(crate::ssh::ConfirmedFingerprint::new(fingerprint(
         &access.host_key,

@@ -286,14 +286,13 @@ fn DeviceRow(device: Device, actions: DeviceSignals) -> impl IntoView {
         _ => "Re-activate",
     };
     let activate = move |_| actions.activating.set(Some(for_activate.clone()));
-    let quarantine =
-        (device.state == DeviceState::Quarantined).then(|| {
-            format!(
-            "Host key changed: pinned {}, now presents {}. Re-activate only if you expected this.",
-            device.fingerprint.clone().unwrap_or_else(|| "none".to_owned()),
+    let quarantine = (device.state == DeviceState::Quarantined).then(|| match &device.fingerprint {
+        Some(pinned) => format!(
+            "Host key changed: pinned {pinned}, now presents {}. Re-activate only if you expected this.",
             device.presented_fingerprint.clone().unwrap_or_else(|| "unknown".to_owned())
-        )
-        });
+        ),
+        None => "Address changed: re-activate to confirm its host key.".to_owned(),
+    });
     let edit = move |_| {
         let d = for_edit.clone();
         actions.name.set(d.name.clone());

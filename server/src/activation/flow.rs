@@ -50,6 +50,7 @@ impl Plan {
             username: username.to_owned(),
             credentials,
             agent_command: String::new(),
+            self_heal: None,
         }
     }
 }

@@ -91,6 +91,7 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
             username: crate::sim::ssh::SERVICE_USER.to_owned(),
             credentials: Credentials::Key(service_key(SEED, i)),
             agent_command: "mudmap-agent serve".to_owned(),
+            self_heal: None,
         };
         engine.upsert(target.clone());
         targets.push(target);

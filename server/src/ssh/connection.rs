@@ -263,8 +263,35 @@ impl Actor {
         )
         .await?;
         let session = Arc::new(session);
+        let (agent, hello) = match self.open_agent(&session).await {
+            Ok((agent, hello)) if self.agent_is_current(&hello) => (agent, hello),
+            Ok((agent, hello)) => {
+                agent.close().await;
+                self.reinstall_agent(&session, &format!("version {}", hello.agent_version))
+                    .await?
+            }
+            Err(SshError::AgentMissing) if self.target.self_heal.is_some() => {
+                self.reinstall_agent(&session, "missing").await?
+            }
+            Err(error) => return Err(error),
+        };
+        tracing::info!(
+            duration_ms = started.elapsed().as_millis() as u64,
+            agent.version = %hello.agent_version,
+            pfsense.version = %hello.pfsense.version,
+            "connected"
+        );
+        if let Ok(mut slot) = self.shared.hello.lock() {
+            *slot = Some(hello);
+        }
+        Ok(Live { session, agent })
+    }
+
+    /// Open the resident agent channel and say hello.
+    async fn open_agent(&self, session: &Session) -> Result<(Arc<AgentChannel>, Hello), SshError> {
+        let config = &self.engine.config;
         let agent = AgentChannel::open(
-            &session,
+            session,
             &self.target.agent_command,
             config.channel_timeout,
             config.max_inflight_per_device,
@@ -283,16 +310,42 @@ impl Actor {
             })?;
         let hello: Hello = serde_json::from_value(hello)
             .map_err(|e| SshError::ProtocolError(format!("agent's hello is malformed: {e}")))?;
-        tracing::info!(
-            duration_ms = started.elapsed().as_millis() as u64,
-            agent.version = %hello.agent_version,
-            pfsense.version = %hello.pfsense.version,
-            "connected"
-        );
-        if let Ok(mut slot) = self.shared.hello.lock() {
-            *slot = Some(hello);
+        Ok((agent, hello))
+    }
+
+    /// Whether the agent is the one this server ships (always, when self-heal is off).
+    fn agent_is_current(&self, hello: &Hello) -> bool {
+        self.target
+            .self_heal
+            .as_ref()
+            .is_none_or(|heal| heal.version == hello.agent_version)
+    }
+
+    /// Self-heal: write the shipped agent through the service account, then open it again.
+    async fn reinstall_agent(
+        &self,
+        session: &Session,
+        was: &str,
+    ) -> Result<(Arc<AgentChannel>, Hello), SshError> {
+        let Some(heal) = self.target.self_heal.clone() else {
+            return Err(SshError::AgentMissing);
+        };
+        let config = &self.engine.config;
+        let out = super::exec::run(
+            session,
+            &heal.command,
+            Some(heal.agent.to_vec()),
+            config.channel_timeout,
+            config.request_timeout,
+        )
+        .await?;
+        if out.exit_status != Some(0) {
+            tracing::warn!(agent.was = was, exit = ?out.exit_status, "agent reinstall failed");
+            return Err(SshError::AgentMissing);
         }
-        Ok(Live { session, agent })
+        let (agent, hello) = self.open_agent(session).await?;
+        tracing::info!(agent.was = was, agent.version = %hello.agent_version, "agent reinstalled (self-heal)");
+        Ok((agent, hello))
     }
 
     async fn drop_live(&mut self) {

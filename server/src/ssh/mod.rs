@@ -164,6 +164,28 @@ pub struct DeviceTarget {
     pub credentials: Credentials,
     /// The command that starts the agent in serve mode.
     pub agent_command: String,
+    /// How to reinstall the agent when it is missing or of another version (None: never).
+    pub self_heal: Option<Arc<SelfHeal>>,
+}
+
+/// Reinstalling the agent without a person: run `command` with the agent's bytes on standard
+/// input, on the device's own connection (the service key's forced command allows exactly this).
+#[derive(Clone, PartialEq, Eq)]
+pub struct SelfHeal {
+    pub command: String,
+    pub agent: &'static [u8],
+    /// The version the installed agent must report.
+    pub version: String,
+}
+
+impl fmt::Debug for SelfHeal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SelfHeal")
+            .field("command", &self.command)
+            .field("agent_bytes", &self.agent.len())
+            .field("version", &self.version)
+            .finish()
+    }
 }
 
 /// The agent command on a real pfSense box (serve mode).

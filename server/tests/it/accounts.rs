@@ -1026,11 +1026,13 @@ async fn devices_are_added_edited_and_deleted_by_the_right_roles(db: &TestDbRef)
     let store = mudmap::store::Store::connect(&db.url, &db.settings.database)
         .await
         .unwrap();
-    sqlx::query("UPDATE devices SET host_key_fingerprint = 'SHA256:pinned' WHERE id = $1")
-        .bind(&id)
-        .execute(store.pool())
-        .await
-        .unwrap();
+    sqlx::query(
+        "UPDATE devices SET host_key_fingerprint = 'SHA256:pinned', state = 'active' WHERE id = $1",
+    )
+    .bind(&id)
+    .execute(store.pool())
+    .await
+    .unwrap();
     let mut renamed = device_form("acme-hq-main", "fw1.example.com", "22");
     renamed.insert(0, ("id", id.as_str()));
     let (status, body) = operator.call("devices/update", &renamed).await;
@@ -1050,15 +1052,16 @@ async fn devices_are_added_edited_and_deleted_by_the_right_roles(db: &TestDbRef)
     moved.insert(0, ("id", id.as_str()));
     let (status, _) = operator.call("devices/update", &moved).await;
     assert_eq!(status, 200);
-    let pinned: (Option<String>,) =
-        sqlx::query_as("SELECT host_key_fingerprint FROM devices WHERE id = $1")
+    let pinned: (Option<String>, String) =
+        sqlx::query_as("SELECT host_key_fingerprint, state FROM devices WHERE id = $1")
             .bind(&id)
             .fetch_one(store.pool())
             .await
             .unwrap();
     assert_eq!(
-        pinned.0, None,
-        "a new address must have its key confirmed again"
+        pinned,
+        (None, "quarantined".to_owned()),
+        "a new address must have its key confirmed again (by re-activating) before it is used"
     );
 
     let (status, _) = owner.call("devices/delete", &[("id", &id)]).await;

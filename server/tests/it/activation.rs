@@ -470,6 +470,33 @@ async fn a_changed_host_key_quarantines_and_delete_cleans_the_device() {
         assert_eq!(view["outcome"], "active", "{view:#}");
     }
 
+    // Self-heal: the agent vanishes (as after a pfSense upgrade); the engine reinstalls it through
+    // the service key on its next connect, without the password.
+    let sim_b = world.sim.device(1).unwrap();
+    sim_b
+        .agent_installed
+        .store(false, std::sync::atomic::Ordering::Relaxed);
+    sim_b.patch_faults(FaultPatch {
+        drop_connections: true,
+        ..FaultPatch::default()
+    });
+    let sessions = sim_b
+        .sessions_started
+        .load(std::sync::atomic::Ordering::Relaxed);
+    for _ in 0..100 {
+        if sim_b.has_agent()
+            && sim_b
+                .sessions_started
+                .load(std::sync::atomic::Ordering::Relaxed)
+                > sessions
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(sim_b.has_agent(), "the agent was not reinstalled");
+    assert_eq!(world.device(&b).await["state"], "active");
+
     // Device 0 presents another key: the next poll quarantines it, naming both keys.
     let sim_a = world.sim.device(0).unwrap();
     sim_a.patch_faults(FaultPatch {

@@ -53,6 +53,7 @@ async fn simulator() -> Subject {
         username: "mudmap".to_owned(),
         credentials: Credentials::Key(service_key(sim.options.seed, 0)),
         agent_command: mudmap::ssh::PFSENSE_AGENT_COMMAND.to_owned(),
+        self_heal: None,
     };
     Subject {
         name: "simulator",
@@ -104,6 +105,7 @@ async fn php_agent() -> Subject {
         username: "root".to_owned(),
         credentials: Credentials::Key(key),
         agent_command: format!("{command} serve"),
+        self_heal: None,
     };
     Subject {
         name: "php agent",

@@ -44,6 +44,7 @@ fn target(sim: &Simulator, i: u32) -> DeviceTarget {
         username: "mudmap".to_owned(),
         credentials: Credentials::Key(service_key(sim.options.seed, i)),
         agent_command: "mudmap-agent serve".to_owned(),
+        self_heal: None,
     }
 }
 

@@ -35,6 +35,7 @@ fn target(port: u16, username: &str, credentials: Credentials) -> DeviceTarget {
         username: username.to_owned(),
         credentials,
         agent_command: mudmap::ssh::PFSENSE_AGENT_COMMAND.to_owned(),
+        self_heal: None,
     }
 }
 
