@@ -53,6 +53,20 @@ pub fn handle_device_line(device: &SimDevice, line: &[u8]) -> Response {
         Err(response) => return response,
     };
     match request.method.as_str() {
+        "account.ensure" | "account.remove"
+            if request.params.get("name").and_then(Value::as_str)
+                != Some(super::ssh::SERVICE_USER) =>
+        {
+            Response::failure(
+                Some(request.id),
+                ErrorCode::InvalidParams,
+                format!(
+                    "this agent manages only the account \"{}\", not {}",
+                    super::ssh::SERVICE_USER,
+                    request.params.get("name").unwrap_or(&Value::Null)
+                ),
+            )
+        }
         "account.ensure" => {
             if device.faults().account_fails {
                 return Response::failure(
@@ -61,11 +75,20 @@ pub fn handle_device_line(device: &SimDevice, line: &[u8]) -> Response {
                     "pw: user 'mudmap' disappeared during update",
                 );
             }
-            let Some(line) = request.params.get("authorized_key").and_then(Value::as_str) else {
+            let line = request
+                .params
+                .get("authorized_key")
+                .and_then(Value::as_str)
+                .filter(|l| {
+                    l.starts_with("command=\"")
+                        && l.contains(" ssh-ed25519 ")
+                        && !l.contains(['\r', '\n'])
+                });
+            let Some(line) = line else {
                 return Response::failure(
                     Some(request.id),
                     ErrorCode::InvalidParams,
-                    "authorized_key (an authorized_keys line) is required",
+                    "authorized_key must be one authorized_keys line: a forced command, then an ssh-ed25519 key",
                 );
             };
             match device.ensure_account(line) {

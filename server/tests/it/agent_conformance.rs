@@ -196,6 +196,12 @@ async fn conforms(subject: Subject) {
         "{name}: {hello:?}"
     );
 
+    assert_eq!(
+        hello.capabilities,
+        mudmap::sim::agent::CAPABILITIES,
+        "{name}: both agents implement the same methods"
+    );
+
     let status: Status = subject.result("status").await;
     assert!(!status.interfaces.is_empty(), "{name}: {status:?}");
     let before: ConfigDocument = subject.result("config.get").await;
@@ -226,6 +232,29 @@ async fn conforms(subject: Subject) {
         .await;
     assert_eq!(subject.error_code(&unknown), "unknown_method", "{name}");
     assert_eq!(unknown["id"], 4, "{name}");
+    // The account methods manage Mudmap's own account only, from one well-formed key line.
+    for params in [
+        json!({"name": "admin", "authorized_key": "command=\"x\" ssh-ed25519 AAAA k"}),
+        json!({"name": "mudmap", "authorized_key": "ssh-ed25519 AAAA no-forced-command"}),
+        json!({"name": "mudmap", "authorized_key": "command=\"x\" ssh-ed25519 AAAA k\nssh-ed25519 BBBB k"}),
+    ] {
+        let refused = subject
+            .call(json!({"v": 1, "id": 7, "method": "account.ensure", "params": params}))
+            .await;
+        assert_eq!(
+            subject.error_code(&refused),
+            "invalid_params",
+            "{name}: {refused}"
+        );
+    }
+    let refused = subject
+        .call(json!({"v": 1, "id": 8, "method": "account.remove", "params": {"name": "root"}}))
+        .await;
+    assert_eq!(
+        subject.error_code(&refused),
+        "invalid_params",
+        "{name}: {refused}"
+    );
     let version = subject
         .call(json!({"v": 2, "id": 5, "method": "hello", "params": {}}))
         .await;

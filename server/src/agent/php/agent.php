@@ -7,9 +7,11 @@
  *   The on-device end of Mudmap's agent protocol (docs/agent-protocol.md). The Mudmap server starts
  *   it over an SSH exec channel and exchanges newline-delimited JSON with it. It reads the firewall
  *   through pfSense's own PHP API in /etc/inc (config.inc, pfsense-utils.inc, gwlb.inc,
- *   service-utils.inc), so it reports what the pfSense GUI shows. Protocol 1 is read-only: the
- *   methods are `hello`, `status` and `config.get`, exactly those of the device simulator
- *   (server/src/sim/agent.rs). Write methods belong to later protocol versions.
+ *   service-utils.inc), so it reports what the pfSense GUI shows. The methods are exactly those of
+ *   the device simulator (server/src/sim/agent.rs): `hello`, `status` and `config.get` read;
+ *   `account.ensure` and `account.remove` manage Mudmap's own service account (activation and
+ *   removal) through pfSense's user API (auth.inc) and write_config(). Configuration changes
+ *   belong to later protocol versions.
  *
  * How it is invoked (pfSense CE 2.6+ and Plus; started as the Mudmap service account)
  *   /usr/local/bin/php /usr/local/share/mudmap/agent.php serve   answer requests until stdin closes
@@ -45,7 +47,19 @@ namespace Mudmap\Agent;
 const AGENT_VERSION = '1.0.0';
 const PROTOCOL_VERSION = 1;
 /** Method name => the function in this file that answers it; the names are hello's capabilities. */
-const METHODS = ['hello' => 'hello', 'status' => 'status', 'config.get' => 'config_get'];
+const METHODS = [
+    'hello' => 'hello',
+    'status' => 'status',
+    'config.get' => 'config_get',
+    'account.ensure' => 'account_ensure',
+    'account.remove' => 'account_remove',
+];
+
+/** The one account the agent creates and removes. */
+const SERVICE_USER = 'mudmap';
+const SERVICE_USER_DESCR = 'Mudmap service account: its SSH key can only run the Mudmap agent';
+/** Where the agent is installed (account.remove with "agent": true deletes it). */
+const AGENT_DIR = '/usr/local/share/mudmap';
 
 /** Largest request or response line in bytes, newline excluded (16 MiB). */
 const MAX_FRAME = 16 * 1024 * 1024;
@@ -508,6 +522,153 @@ function config_get($params): array
         throw new Failure('internal', 'config.xml is not valid UTF-8, so it cannot be sent as JSON text');
     }
     return ['hash' => config_hash($xml), 'xml' => $xml];
+}
+
+/**
+ * Create Mudmap's service account, or renew its key: a pfSense user (so it shows in System > User
+ * Manager and survives reboots) whose only authorized key is `authorized_key`, an authorized_keys
+ * line that must start with a forced command. Its password is random and never known: key login
+ * only. Saved with write_config(), which takes pfSense's configuration lock.
+ *
+ * @param mixed $params {"name": "mudmap", "authorized_key": "command=\"…\",… ssh-ed25519 …"}
+ */
+function account_ensure($params): array
+{
+    $name = service_user_param($params);
+    $line = $params->authorized_key ?? null;
+    if (!is_string($line) || strpos($line, 'command="') !== 0 || strpos($line, ' ssh-ed25519 ') === false
+        || strpbrk($line, "\r\n") !== false) {
+        throw new Failure(
+            'invalid_params',
+            'authorized_key must be one authorized_keys line: a forced command, then an ssh-ed25519 key'
+        );
+    }
+    require_user_api();
+    refresh_config();
+    $users = cfg('system/user', []);
+    $users = is_array($users) ? array_values($users) : [];
+    $index = find_user($users, $name);
+    $created = $index === null;
+    if ($created) {
+        $uid = (int) cfg('system/nextuid', 2000);
+        $user = [
+            'scope' => 'user',
+            'name' => $name,
+            'descr' => SERVICE_USER_DESCR,
+            'uid' => (string) $uid,
+            'expires' => '',
+            'dashboardcolumns' => '2',
+            'ipsecpsk' => '',
+            'webguicss' => 'pfSense.css',
+        ];
+        set_cfg('system/nextuid', (string) ($uid + 1));
+    } else {
+        $user = $users[$index];
+    }
+    $user['descr'] = SERVICE_USER_DESCR;
+    $user['priv'] = ['user-shell-access'];
+    $user['authorizedkeys'] = base64_encode($line . "\n");
+    if (empty($user['bcrypt-hash'])) {
+        $user['bcrypt-hash'] = password_hash(bin2hex(random_bytes(32)), PASSWORD_BCRYPT);
+    }
+    if ($created) {
+        $users[] = $user;
+    } else {
+        $users[$index] = $user;
+    }
+    set_cfg('system/user', $users);
+    \local_user_set($user);
+    \write_config(sprintf('Mudmap: %s the service account %s', $created ? 'created' : 'renewed the key of', $name));
+    return ['created' => $created];
+}
+
+/**
+ * Remove Mudmap's service account (and, with "agent": true, the agent itself).
+ *
+ * @param mixed $params {"name": "mudmap", "agent": false}
+ */
+function account_remove($params): array
+{
+    $name = service_user_param($params);
+    require_user_api();
+    refresh_config();
+    $users = cfg('system/user', []);
+    $users = is_array($users) ? array_values($users) : [];
+    $index = find_user($users, $name);
+    if ($index !== null) {
+        \local_user_del($users[$index]);
+        array_splice($users, $index, 1);
+        set_cfg('system/user', $users);
+        \write_config("Mudmap: removed the service account {$name}");
+    }
+    if (($params->agent ?? false) === true) {
+        $dir = path(AGENT_DIR);
+        foreach (glob("{$dir}/*") ?: [] as $file) {
+            @unlink($file);
+        }
+        @rmdir($dir);
+    }
+    return ['removed' => $index !== null];
+}
+
+/** @param mixed $params */
+function service_user_param($params): string
+{
+    $name = $params->name ?? null;
+    if ($name !== SERVICE_USER) {
+        throw new Failure(
+            'invalid_params',
+            sprintf('this agent manages only the account "%s", not %s', SERVICE_USER, json_encode($name))
+        );
+    }
+    return $name;
+}
+
+function find_user(array $users, string $name): ?int
+{
+    foreach ($users as $i => $user) {
+        if (is_array($user) && ($user['name'] ?? null) === $name) {
+            return $i;
+        }
+    }
+    return null;
+}
+
+/** pfSense's user API and write_config(), loaded on first use. */
+function require_user_api(): void
+{
+    if (!function_exists('local_user_set') && is_file(path(PFSENSE_INC . '/auth.inc'))) {
+        require_once path(PFSENSE_INC . '/auth.inc');
+    }
+    foreach (['local_user_set', 'local_user_del', 'write_config'] as $function) {
+        if (!function_exists($function)) {
+            throw new Failure('internal', "pfSense's {$function}() is not available (auth.inc / config.lib.inc)");
+        }
+    }
+}
+
+/**
+ * Set a value of the parsed configuration by slash path.
+ *
+ * @param mixed $value
+ */
+function set_cfg(string $path, $value): void
+{
+    if (function_exists('config_set_path')) {
+        \config_set_path($path, $value); // 2.7 and later
+        return;
+    }
+    $node = &$GLOBALS['config']; // 2.6
+    foreach (explode('/', $path) as $key) {
+        if (!is_array($node)) {
+            $node = [];
+        }
+        if (!array_key_exists($key, $node)) {
+            $node[$key] = [];
+        }
+        $node = &$node[$key];
+    }
+    $node = $value;
 }
 
 /* ---------------------------------------------------------------------------------------------

@@ -430,7 +430,7 @@ check(
 check(
     'hello: agent_version 1.0.0, protocol 1, capabilities as the simulator\'s',
     ($hello['agent_version'] ?? null) === '1.0.0' && ($hello['protocol'] ?? null) === 1
-        && ($hello['capabilities'] ?? null) === ['hello', 'status', 'config.get'],
+        && ($hello['capabilities'] ?? null) === ['hello', 'status', 'config.get', 'account.ensure', 'account.remove'],
 );
 [, $r] = call_once($root, request(2, 'hello', ['protocols' => [7]]));
 check('hello offering only protocol 7: unsupported_version', error_code($r) === 'unsupported_version' && $r['id'] === 2, json_encode($r));
@@ -717,6 +717,84 @@ check(
     json_encode($bare),
 );
 check('status helpers missing: each absence reported once on stderr', substr_count($run->stderr, 'get_interface_info() is missing') === 1 && str_contains($run->stderr, 'get_sysctl() is missing'), $run->stderr);
+
+echo "# account.ensure / account.remove\n";
+$acct_root = fresh_root();
+$acct_config = "{$acct_root}/cf/conf/config.xml";
+$key_line = 'command="/bin/sh -c \'case $SSH_ORIGINAL_COMMAND in *) exec true;; esac\'",no-pty,no-port-forwarding ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOv mudmap';
+$accounts_of = static function (string $root): array {
+    $file = "{$root}/tmp/mudmap_stub_accounts.json";
+    return is_file($file) ? json_decode((string)file_get_contents($file), true) : [];
+};
+$users_of = static function (string $root): array {
+    $doc = new DOMDocument();
+    $doc->load("{$root}/cf/conf/config.xml");
+    $users = [];
+    foreach ((new DOMXPath($doc))->query('/pfsense/system/user') as $node) {
+        $user = [];
+        foreach ($node->childNodes as $child) {
+            if ($child instanceof DOMElement) {
+                $user[$child->tagName][] = $child->textContent;
+            }
+        }
+        $users[$user['name'][0]] = $user;
+    }
+    return $users;
+};
+$before = tree_digest($acct_root);
+foreach ([
+    'another account' => ['name' => 'admin', 'authorized_key' => $key_line],
+    'no forced command' => ['name' => 'mudmap', 'authorized_key' => 'ssh-ed25519 AAAA mudmap'],
+    'two lines' => ['name' => 'mudmap', 'authorized_key' => $key_line . "\nssh-ed25519 AAAA other"],
+    'no params' => null,
+] as $what => $params) {
+    [$run, $r] = call_once($acct_root, request(200, 'account.ensure', $params));
+    check("account.ensure with {$what}: invalid_params, nothing written", error_code($r) === 'invalid_params' && tree_digest($acct_root) === $before, json_encode($r));
+}
+[$run, $r] = call_once($acct_root, request(201, 'account.ensure', ['name' => 'mudmap', 'authorized_key' => $key_line]));
+check('account.ensure: created', ($r['result'] ?? null) === ['created' => true] && $run->status === 0, $run->describe());
+$users = $users_of($acct_root);
+$mudmap = $users['mudmap'] ?? [];
+check(
+    'account.ensure: a pfSense user in config.xml (uid from nextuid, shell access, the key base64 as pfSense stores it, a bcrypt hash)',
+    ($mudmap['uid'][0] ?? null) === '2000' && ($mudmap['priv'] ?? null) === ['user-shell-access']
+        && base64_decode($mudmap['authorizedkeys'][0] ?? '') === $key_line . "\n"
+        && str_starts_with($mudmap['bcrypt-hash'][0] ?? '', '$2y$')
+        && isset($users['admin']),
+    json_encode($mudmap),
+);
+check('account.ensure: nextuid advanced, revision says why', str_contains((string)file_get_contents($acct_config), '<nextuid>2001</nextuid>') && str_contains((string)file_get_contents($acct_config), 'Mudmap: created the service account mudmap'));
+$system = $accounts_of($acct_root)['mudmap'] ?? null;
+check('account.ensure: local_user_set() made the system account with its authorized_keys', ($system['uid'] ?? null) === 2000 && ($system['shell'] ?? null) === '/bin/tcsh' && ($system['authorized_keys'] ?? null) === $key_line . "\n", json_encode($system));
+$hash_before = $mudmap['bcrypt-hash'][0] ?? '';
+$renewed = str_replace('AAAAC3NzaC1lZDI1NTE5AAAAIOv', 'AAAAC3NzaC1lZDI1NTE5AAAAIXX', $key_line);
+[$run, $r] = call_once($acct_root, request(202, 'account.ensure', ['name' => 'mudmap', 'authorized_key' => $renewed]));
+$users = $users_of($acct_root);
+check(
+    'account.ensure again: key replaced, same uid and password hash, one user',
+    ($r['result'] ?? null) === ['created' => false] && ($users['mudmap']['uid'][0] ?? null) === '2000'
+        && base64_decode($users['mudmap']['authorizedkeys'][0] ?? '') === $renewed . "\n"
+        && ($users['mudmap']['bcrypt-hash'][0] ?? null) === $hash_before && count($users) === 2
+        && ($accounts_of($acct_root)['mudmap']['authorized_keys'] ?? null) === $renewed . "\n",
+    json_encode($r),
+);
+[$run, $r] = call_once($acct_root, request(203, 'hello'), ['MUDMAP_STUB_API' => '2.6']);
+check('the config written is one pfSense parses again', ($r['ok'] ?? false) === true, $run->describe());
+[$run, $r] = call_once($acct_root, request(204, 'account.ensure', ['name' => 'mudmap', 'authorized_key' => $key_line]), ['MUDMAP_STUB_API' => '2.6']);
+check('account.ensure on the 2.6 API (no config_set_path): key replaced', ($r['result'] ?? null) === ['created' => false] && base64_decode($users_of($acct_root)['mudmap']['authorizedkeys'][0] ?? '') === $key_line . "\n", $run->describe());
+@mkdir("{$acct_root}/usr/local/share/mudmap", 0755, true);
+file_put_contents("{$acct_root}/usr/local/share/mudmap/agent.php", '<?php // installed agent');
+[$run, $r] = call_once($acct_root, request(205, 'account.remove', ['name' => 'mudmap']));
+check(
+    'account.remove: user gone from config.xml and the system, admin kept, agent kept',
+    ($r['result'] ?? null) === ['removed' => true] && !isset($users_of($acct_root)['mudmap']) && isset($users_of($acct_root)['admin'])
+        && !isset($accounts_of($acct_root)['mudmap']) && is_file("{$acct_root}/usr/local/share/mudmap/agent.php"),
+    json_encode($r),
+);
+[$run, $r] = call_once($acct_root, request(206, 'account.remove', ['name' => 'mudmap', 'agent' => true]));
+check('account.remove again with agent: removed false, agent directory gone', ($r['result'] ?? null) === ['removed' => false] && !is_dir("{$acct_root}/usr/local/share/mudmap"), json_encode($r));
+[$run, $r] = call_once($acct_root, request(207, 'account.remove', ['name' => 'root']));
+check('account.remove of another account: invalid_params', error_code($r) === 'invalid_params', json_encode($r));
 
 echo "\n" . ($failures === 0 ? "all {$checks} checks passed" : "{$failures} of {$checks} checks FAILED") . "\n";
 exit($failures === 0 ? 0 : 1);
