@@ -493,3 +493,96 @@ fn first_sentence(message: &str) -> String {
         None => message.to_owned(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn plan() -> Plan {
+        Plan {
+            device_id: "d".to_owned(),
+            host: "fw.example.net".to_owned(),
+            port: 2222,
+            username: "admin".to_owned(),
+            fingerprint: "SHA256:confirmed".to_owned(),
+        }
+    }
+
+    #[test]
+    fn each_connect_failure_says_what_happened_and_what_to_do() {
+        let config = EngineConfig::default();
+        let says = |e: SshError| connect_failure(&plan(), &config, &e);
+        assert!(says(SshError::Refused)
+            .starts_with("fw.example.net:2222 refused the connection. Enable SSH"));
+        let timeout = says(SshError::Timeout {
+            stage: Stage::Connect,
+            after: Duration::from_secs(10),
+        });
+        assert!(
+            timeout.starts_with("No answer from fw.example.net:2222 within 10 s"),
+            "{timeout}"
+        );
+        let lockout = says(SshError::Timeout {
+            stage: Stage::Handshake,
+            after: Duration::from_secs(15),
+        });
+        assert!(
+            lockout.contains("never started SSH") && lockout.contains("sshguard"),
+            "{lockout}"
+        );
+        let unreachable = says(SshError::Unreachable {
+            reason: "cannot resolve fw.example.net".to_owned(),
+        });
+        assert!(
+            unreachable.contains("cannot be reached (cannot resolve"),
+            "{unreachable}"
+        );
+        let mismatch = says(SshError::HostKeyMismatch {
+            expected: "SHA256:confirmed".to_owned(),
+            got: "SHA256:other".to_owned(),
+        });
+        assert!(mismatch.starts_with("The device presented host key SHA256:other, not the SHA256:confirmed you confirmed, so nothing was sent"), "{mismatch}");
+    }
+
+    #[test]
+    fn login_failures_tell_a_wrong_password_from_key_only_ssh() {
+        let wrong = login_failure(
+            &plan(),
+            &SshError::AuthFailed {
+                password_allowed: true,
+            },
+        );
+        assert!(
+            wrong.starts_with("The firewall refused the password for \"admin\""),
+            "{wrong}"
+        );
+        let key_only = login_failure(
+            &plan(),
+            &SshError::AuthFailed {
+                password_allowed: false,
+            },
+        );
+        assert!(
+            key_only.starts_with("The firewall accepts SSH keys only"),
+            "{key_only}"
+        );
+        assert!(login_failure(&plan(), &SshError::Closed).contains("sshguard"));
+    }
+
+    #[test]
+    fn ipv6_addresses_are_bracketed() {
+        let mut plan = plan();
+        plan.host = "2001:db8::1".to_owned();
+        assert_eq!(plan.address(), "[2001:db8::1]:2222");
+    }
+
+    #[test]
+    fn a_progress_line_is_the_first_sentence() {
+        assert_eq!(first_sentence("One. Two."), "One.");
+        assert_eq!(first_sentence("No stop"), "No stop");
+        assert_eq!(first_line(b"\n  mkdir: nope\nmore", "x"), "mkdir: nope");
+        assert_eq!(first_line(b"", "fallback"), "fallback");
+    }
+}
