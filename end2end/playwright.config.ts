@@ -51,7 +51,7 @@ export default defineConfig({
       timeout: 30_000,
     },
     {
-      command: `exec ${binary} sim --fresh --devices 2 --base-port ${process.env.MUDMAP_E2E_SIM_BASE} --control ${process.env.MUDMAP_E2E_SIM_CONTROL} --password ${process.env.MUDMAP_E2E_SIM_PASSWORD}`,
+      command: `exec ${binary} sim --fresh --devices 3 --base-port ${process.env.MUDMAP_E2E_SIM_BASE} --control ${process.env.MUDMAP_E2E_SIM_CONTROL} --password ${process.env.MUDMAP_E2E_SIM_PASSWORD}`,
       url: `http://${process.env.MUDMAP_E2E_SIM_CONTROL}/devices`,
       reuseExistingServer: false,
       timeout: 30_000,

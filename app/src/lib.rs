@@ -3,11 +3,14 @@
 //! each feature module holds its shared types, its `#[server]` functions and its components.
 //! Nothing here talks to a database or a device directly; server functions reach the server's
 //! services through [`services`] (ssr only).
+// Deeply nested views (the fleet table) exceed rustc's default query depth in the wasm build.
+#![recursion_limit = "256"]
 
 pub mod auth;
 pub mod design;
 pub mod devices;
 pub mod error;
+pub mod fleet;
 pub mod layout;
 pub mod orgs;
 pub mod pages;
@@ -66,6 +69,7 @@ pub fn App() -> impl IntoView {
                 <Routes fallback=|| view! { <pages::not_found::NotFound/> }>
                     <Route path=path!("/") view=pages::fleet::FleetPage/>
                     <Route path=path!("/devices") view=devices::page::DevicesPage/>
+                    <Route path=path!("/devices/:id") view=devices::detail_page::DeviceDetailPage/>
                     <Route path=path!("/changes") view=pages::changes::ChangesPage/>
                     <Route path=path!("/settings") view=orgs::pages::OrgSettingsPage/>
                     <Route path=path!("/settings/members") view=orgs::pages::MembersPage/>

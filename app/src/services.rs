@@ -13,6 +13,7 @@ use crate::auth::{LoginOutcome, Me, OrgSummary, Registered, TotpEnrolment};
 use crate::devices::activation::{ActivationView, HostKeyProbe};
 use crate::devices::{Device, DeviceInput};
 use crate::error::AppError;
+use crate::fleet::{FleetPage, FleetQuery};
 use crate::orgs::{Invitation, InvitationPreview, JobView, Member};
 use crate::roles::Role;
 use crate::system::ServerStatus;
@@ -186,6 +187,13 @@ pub trait DeviceService: Send + Sync {
         request: ActivationRequest,
     ) -> Result<String, AppError>;
     async fn activation(&self, caller: &Caller, id: String) -> Result<ActivationView, AppError>;
+    async fn detail(
+        &self,
+        caller: &Caller,
+        id: String,
+    ) -> Result<crate::devices::detail::DeviceDetail, AppError>;
+    /// One page of the fleet table, from the monitor's stored status.
+    async fn fleet(&self, caller: &Caller, query: FleetQuery) -> Result<FleetPage, AppError>;
 }
 
 /// A device admin password on its way to the activation run: never printed, wiped when dropped.

@@ -92,6 +92,19 @@ fn invalid(errors: app::devices::FieldErrors) -> AppError {
 }
 
 impl DeviceService {
+    /// A device of `org_id`, read outside any transaction (no write lock on SQLite).
+    async fn find(&self, org_id: &str, id: &str) -> Result<Device, AppError> {
+        let sql = format!("SELECT {COLUMNS} FROM devices WHERE id = $1 AND org_id = $2");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .bind(org_id)
+            .fetch_optional(self.store.pool())
+            .await
+            .map_err(sql_failure)?
+            .ok_or_else(|| AppError::NotFound("That device".to_owned()))?;
+        to_device(&row).map_err(sql_failure)
+    }
+
     async fn get(
         &self,
         tx: &mut Transaction<'static, Any>,
@@ -316,9 +329,7 @@ impl app::services::DeviceService for DeviceService {
 
     async fn probe(&self, caller: &Caller, id: String) -> Result<HostKeyProbe, AppError> {
         let org = caller.org_where(Role::can_operate)?;
-        let mut tx = self.store.begin().await.map_err(store_failure)?;
-        let device = self.get(&mut tx, &org.id, &id).await?;
-        drop(tx);
+        let device = self.find(&org.id, &id).await?;
         let plan = Plan {
             device_id: device.id.clone(),
             host: device.host.clone(),
@@ -371,9 +382,7 @@ impl app::services::DeviceService for DeviceService {
                 "Confirm the firewall's host key fingerprint first.".to_owned(),
             ));
         }
-        let mut tx = self.store.begin().await.map_err(store_failure)?;
-        let device = self.get(&mut tx, &org.id, &request.device_id).await?;
-        drop(tx);
+        let device = self.find(&org.id, &request.device_id).await?;
         let tracker = self
             .deps
             .activations
@@ -412,6 +421,25 @@ impl app::services::DeviceService for DeviceService {
     async fn activation(&self, caller: &Caller, id: String) -> Result<ActivationView, AppError> {
         let org = caller.org()?;
         self.deps.activations.get(&org.id, &id)
+    }
+
+    async fn detail(
+        &self,
+        caller: &Caller,
+        id: String,
+    ) -> Result<app::devices::detail::DeviceDetail, AppError> {
+        let org = caller.org()?;
+        let device = self.find(&org.id, &id).await?;
+        crate::fleet::detail(&self.store, device).await
+    }
+
+    async fn fleet(
+        &self,
+        caller: &Caller,
+        query: app::fleet::FleetQuery,
+    ) -> Result<app::fleet::FleetPage, AppError> {
+        let org = caller.org()?;
+        crate::fleet::page(&self.store, &org.id, &query).await
     }
 }
 
@@ -576,9 +604,9 @@ impl DeviceService {
         })
     }
 
-    /// At start: every active device goes to the engine, which polls their status every
-    /// `poll_every`; host-key alarms quarantine devices.
-    pub async fn manage_fleet(&self, poll_every: std::time::Duration) -> Result<usize, StoreError> {
+    /// At start: every active device goes to the engine (which the monitor polls); host-key
+    /// alarms quarantine devices.
+    pub async fn manage_fleet(&self) -> Result<usize, StoreError> {
         let rows = sqlx::query(
             "SELECT id, host, port, service_user, service_key, host_key FROM devices \
              WHERE state = 'active'",
@@ -611,7 +639,6 @@ impl DeviceService {
             self.store.clone(),
             self.deps.engine.clone(),
         ));
-        tokio::spawn(poll(self.deps.engine.clone(), poll_every));
         Ok(managed)
     }
 }
@@ -682,27 +709,6 @@ async fn remove_from_device(deps: &DeviceDeps, access: &StoredAccess) -> Result<
     session.close().await;
     result?;
     Ok("service account and agent removed from the firewall".to_owned())
-}
-
-/// Ask every managed device for its status, over and over: keeps the connections warm and finds
-/// changed host keys. (The fleet dashboard stores what it returns.)
-async fn poll(engine: Engine, every: std::time::Duration) {
-    let every = every.max(std::time::Duration::from_secs(1));
-    loop {
-        tokio::time::sleep(every).await;
-        let ids = engine.device_ids();
-        if ids.is_empty() {
-            continue;
-        }
-        let mut round = engine.fanout(&ids, "status", serde_json::json!({}));
-        let mut failed = 0usize;
-        while let Some(result) = round.next().await {
-            if result.result.is_err() {
-                failed += 1;
-            }
-        }
-        tracing::debug!(devices = ids.len(), failed, "status poll round");
-    }
 }
 
 /// Quarantine a device whose host key changed, recording the key it presented.

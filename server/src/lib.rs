@@ -12,9 +12,11 @@ pub mod config;
 pub mod crypto;
 pub mod demo;
 pub mod devices;
+pub mod fleet;
 pub mod http;
 pub mod jobs;
 pub mod mail;
+pub mod monitor;
 pub mod notify;
 pub mod orgs;
 pub mod services;
@@ -144,10 +146,13 @@ pub async fn run(
         engine: engine.clone(),
         activations: activation::Activations::new(),
     }));
-    let managed = devices
-        .manage_fleet(Duration::from_secs(settings.poll.interval_secs))
-        .await?;
+    let managed = devices.manage_fleet().await?;
     tracing::info!(devices = managed, "active devices handed to the SSH engine");
+    let monitor = monitor::Monitor::start(
+        store.clone(),
+        engine.clone(),
+        monitor::MonitorConfig::every(Duration::from_secs(settings.poll.interval_secs)),
+    );
     let services = app::services::Services {
         system: Arc::new(services::system::SystemService::new(
             store.clone(),
@@ -165,6 +170,7 @@ pub async fn run(
         assets: Arc::new(assets),
         sessions,
         public_origin: origin_of(&public_url),
+        health: monitor.sender(),
     };
     let router = http::router(state);
 
@@ -206,6 +212,7 @@ pub async fn run(
         }
     }
     worker.shutdown(grace).await;
+    monitor.stop();
     engine.shutdown().await;
     if let Some(demo) = demo {
         demo.stop().await;

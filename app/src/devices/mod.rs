@@ -4,7 +4,10 @@
 
 pub mod activate_dialog;
 pub mod activation;
+pub mod detail;
+pub mod detail_page;
 pub mod page;
+pub mod status;
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, Ipv6Addr};

@@ -11,15 +11,18 @@ pub enum Health {
     Offline,
     Quarantined,
     Inactive,
+    /// Activated, not yet polled.
+    Pending,
 }
 
 impl Health {
-    pub const ALL: [Health; 5] = [
+    pub const ALL: [Health; 6] = [
         Health::Online,
         Health::Degraded,
         Health::Offline,
         Health::Quarantined,
         Health::Inactive,
+        Health::Pending,
     ];
 
     pub fn label(self) -> &'static str {
@@ -29,6 +32,7 @@ impl Health {
             Health::Offline => "Offline",
             Health::Quarantined => "Quarantined",
             Health::Inactive => "Inactive",
+            Health::Pending => "Pending",
         }
     }
 
@@ -40,7 +44,12 @@ impl Health {
             Health::Offline => "offline",
             Health::Quarantined => "quarantined",
             Health::Inactive => "inactive",
+            Health::Pending => "pending",
         }
+    }
+
+    pub fn parse(slug: &str) -> Option<Health> {
+        Health::ALL.into_iter().find(|h| h.slug() == slug)
     }
 }
 

@@ -5,6 +5,7 @@
 pub mod badge;
 pub mod dialog;
 pub mod field;
+pub mod format;
 pub mod page;
 pub mod steps;
 pub mod tabs;

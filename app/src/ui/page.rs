@@ -4,9 +4,9 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 #[component]
-pub fn PageHeader(title: &'static str, subtitle: &'static str) -> impl IntoView {
+pub fn PageHeader(#[prop(into)] title: String, #[prop(into)] subtitle: String) -> impl IntoView {
     view! {
-        <Title text=title/>
+        <Title text=title.clone()/>
         <header class="page-header">
             <h1>{title}</h1>
             <p class="muted">{subtitle}</p>

@@ -4,6 +4,7 @@
 
 pub mod assets;
 mod csrf;
+mod events;
 mod health;
 mod session;
 mod trace;
@@ -44,6 +45,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/pkg/{*path}", get(pkg_file))
+        .route("/api/events", get(events::events))
         .leptos_routes_with_context(&state, routes, context, shell)
         .fallback(move |State(_): State<AppState>, request: Request| {
             let not_found = not_found.clone();

@@ -708,6 +708,7 @@ async fn organisations_are_isolated_from_each_other(db: &TestDbRef) {
         ("devices/delete", vec![("id", &alpha_device)], 404),
         // Refused before any connection is made (Alpha's device is not Bob's to reach).
         ("devices/probe", vec![("id", &alpha_device)], 404),
+        ("devices/detail", vec![("id", &alpha_device)], 404),
         (
             "devices/activate",
             vec![
@@ -732,6 +733,7 @@ async fn organisations_are_isolated_from_each_other(db: &TestDbRef) {
             200,
         ),
         ("devices/list", vec![], 200),
+        ("fleet/list", vec![("search", "alpha")], 200),
         ("orgs/accept-invitation", vec![("token", &carol_token)], 409),
         // Scoped to Bob's own organisation by construction:
         ("orgs/members", vec![("search", "")], 200),
@@ -815,7 +817,7 @@ async fn organisations_are_isolated_from_each_other(db: &TestDbRef) {
         // The invitation link is itself the capability to read that invitation (it went to the
         // invitee's inbox); everything else must show Bob nothing of Alpha.
         if *expected == 200
-            && endpoint.starts_with("orgs/")
+            && (endpoint.starts_with("orgs/") || endpoint.starts_with("fleet/"))
             && *endpoint != "orgs/invitation-preview"
         {
             let text = body.to_string();
@@ -830,7 +832,9 @@ async fn organisations_are_isolated_from_each_other(db: &TestDbRef) {
     // Signed out, every non-public function asks to sign in.
     let anonymous = Api::new(&env.server);
     for (endpoint, form, _) in &matrix {
-        if !(endpoint.starts_with("orgs/") || endpoint.starts_with("devices/"))
+        if !(endpoint.starts_with("orgs/")
+            || endpoint.starts_with("devices/")
+            || endpoint.starts_with("fleet/"))
             || *endpoint == "orgs/invitation-preview"
         {
             continue;

@@ -547,3 +547,142 @@ async fn a_changed_host_key_quarantines_and_delete_cleans_the_device() {
     assert_eq!(deleted, 2);
     world.stop().await;
 }
+
+/// Read server-sent events until one `health` event for `device` says `health`.
+async fn wait_for_event(stream: &mut reqwest::Response, device: &str, health: &str) -> Value {
+    let mut buffer = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let chunk = tokio::time::timeout_at(deadline, stream.chunk())
+            .await
+            .expect("no such event within 30 s")
+            .unwrap()
+            .expect("the event stream ended");
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buffer.find("\n\n") {
+            let message: String = buffer.drain(..end + 2).collect();
+            if !message.contains("event: health") {
+                continue;
+            }
+            let data = message
+                .lines()
+                .find_map(|l| l.strip_prefix("data: "))
+                .unwrap();
+            let event: Value = serde_json::from_str(data).unwrap();
+            if event["device_id"] == device && event["health"] == health {
+                return event;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fleet_shows_health_from_polls_and_streams_changes() {
+    let world = world(2).await;
+    let id = world.add(0).await;
+    let view = world
+        .activate(&id, DEVICE_PASSWORD, &world.fingerprint(0))
+        .await;
+    assert_eq!(view["outcome"], "active", "{view:#}");
+    let other = world.add(1).await;
+
+    // Signed out, no stream.
+    let anonymous = world.server.get("/api/events").await;
+    assert_eq!(anonymous.status(), 401);
+    let mut stream = world
+        .server
+        .client
+        .get(world.server.url("/api/events"))
+        .header("cookie", world.api.cookie().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    assert!(stream.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
+
+    // The first poll turns the activated device online, with figures.
+    let online = wait_for_event(&mut stream, &id, "online").await;
+    assert!(online["at_ms"].as_i64().unwrap() > 0);
+    let (status, page) = world.api.call("fleet/list", &[]).await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["counts"]["all"], 2);
+    assert_eq!(page["counts"]["online"], 1);
+    assert_eq!(page["counts"]["inactive"], 1);
+    let row = page["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == id)
+        .unwrap()
+        .clone();
+    assert_eq!(row["health"], "Online");
+    assert!(
+        row["cpu_pct"].as_f64().is_some() && row["mem_pct"].as_f64().is_some(),
+        "{row}"
+    );
+    assert_eq!(row["gateways_up"], 1);
+    assert!(row["pfsense"].as_str().unwrap().starts_with("CE "));
+
+    // The device page: the stored status as it came, and the history for the charts.
+    let (status, detail) = world.api.call("devices/detail", &[("id", &id)]).await;
+    assert_eq!(status, 200, "{detail}");
+    assert_eq!(detail["health"], "Online");
+    assert_eq!(detail["status"]["gateways"][0]["name"], "WAN_GW");
+    assert!(!detail["status"]["services"].as_array().unwrap().is_empty());
+    assert!(
+        !detail["history"].as_array().unwrap().is_empty(),
+        "{detail}"
+    );
+
+    // Filters, search and sort run in the database.
+    let (_, page) = world
+        .api
+        .call("fleet/list", &[("health", "inactive")])
+        .await;
+    assert_eq!(page["matching"], 1);
+    assert_eq!(page["rows"][0]["id"], other);
+    let (_, page) = world.api.call("fleet/list", &[("search", "FW-1")]).await;
+    assert_eq!(page["matching"], 1, "{page}");
+    let (_, page) = world.api.call("fleet/list", &[("search", "%")]).await;
+    assert_eq!(
+        page["matching"], 0,
+        "a wildcard is searched for literally: {page}"
+    );
+    let (_, page) = world
+        .api
+        .call("fleet/list", &[("sort", "cpu"), ("descending", "true")])
+        .await;
+    assert_eq!(
+        page["rows"][0]["id"], id,
+        "devices without figures sort last: {page}"
+    );
+    let (status, body) = world.api.call("fleet/list", &[("sort", "password")]).await;
+    assert_eq!(status, 422, "{body}");
+
+    // The device stops answering: offline after two missed polls, announced on the stream.
+    world.sim.device(0).unwrap().patch_faults(FaultPatch {
+        refuse: Some(true),
+        drop_connections: true,
+        ..FaultPatch::default()
+    });
+    let offline = wait_for_event(&mut stream, &id, "offline").await;
+    assert!(!offline["reason"].as_str().unwrap().is_empty(), "{offline}");
+    let (_, page) = world.api.call("fleet/list", &[("health", "offline")]).await;
+    assert_eq!(page["rows"][0]["id"], id);
+    assert!(
+        page["rows"][0]["last_seen_ms"].as_i64().is_some(),
+        "the last known data stays"
+    );
+
+    // And back.
+    world.sim.device(0).unwrap().patch_faults(FaultPatch {
+        refuse: Some(false),
+        ..FaultPatch::default()
+    });
+    wait_for_event(&mut stream, &id, "online").await;
+    drop(stream);
+    world.stop().await;
+}

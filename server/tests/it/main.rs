@@ -16,5 +16,6 @@ mod engine;
 mod http;
 mod jobs;
 mod mail_crash;
+mod monitor;
 mod openssh;
 mod store_contract;

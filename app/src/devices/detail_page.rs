@@ -1,0 +1,316 @@
+//! `/devices/:id`: one firewall, in pfSense's own tabs — System | Interfaces | Firewall | Services |
+//! Status | Diagnostics. What the monitor stored is shown as it came; an offline device shows its
+//! last known data with its age, never an error page. Tabs that later work fills say so.
+
+use leptos::prelude::*;
+use leptos_router::hooks::use_params_map;
+
+use super::detail::{fetch_device_detail, DeviceDetail, Sample};
+use super::status::Status;
+use crate::ui::badge::{Health, StateBadge};
+use crate::ui::format::{ago, bytes, uptime};
+use crate::ui::page::PageHeader;
+use crate::ui::tabs::{TabItem, TabPanel, Tabs};
+
+const TABS: [TabItem; 6] = [
+    TabItem {
+        id: "system",
+        label: "System",
+    },
+    TabItem {
+        id: "interfaces",
+        label: "Interfaces",
+    },
+    TabItem {
+        id: "firewall",
+        label: "Firewall",
+    },
+    TabItem {
+        id: "services",
+        label: "Services",
+    },
+    TabItem {
+        id: "status",
+        label: "Status",
+    },
+    TabItem {
+        id: "diagnostics",
+        label: "Diagnostics",
+    },
+];
+
+#[component]
+pub fn DeviceDetailPage() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || params.read().get("id").unwrap_or_default();
+    let detail = Resource::new(id, fetch_device_detail);
+    view! {
+        <Transition fallback=|| view! { <p>"Loading…"</p> }>
+            {move || detail.get().map(|result| match result {
+                Err(e) => view! {
+                    <PageHeader title="Device" subtitle=""/>
+                    <p class="form-error" role="alert">{e.to_string()}</p>
+                }.into_any(),
+                Ok(detail) => view! { <Detail detail/> }.into_any(),
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn Detail(detail: DeviceDetail) -> impl IntoView {
+    let active = RwSignal::new("system");
+    let subtitle = format!("{} port {}", detail.device.host, detail.device.port);
+    let age = detail.last_seen_ms.map(|at| ago(detail.now_ms - at));
+    let stale = detail.health == Health::Offline;
+    let freshness = match (&age, stale) {
+        (Some(age), true) => format!("Offline: last known data from {age}."),
+        (Some(age), false) => format!("Last polled {age}."),
+        (None, _) => "Not polled yet.".to_owned(),
+    };
+    // Each panel's children own their data.
+    let (for_system, for_interfaces) = (detail.history.clone(), detail.history.clone());
+    let (status_interfaces, status_services) = (detail.status.clone(), detail.status.clone());
+    let name = detail.device.name.clone();
+    let (health, reason) = (detail.health, detail.reason.clone());
+    view! {
+        <PageHeader title=name subtitle=subtitle/>
+        <p class="row">
+            <StateBadge state=health/>
+            {(!reason.is_empty()).then(|| view! { <span class="row-reason">{reason.clone()}</span> })}
+            <span class=if stale { "stale" } else { "hint" } data-testid="freshness">{freshness}</span>
+        </p>
+        <Tabs label="Device sections" items=TABS.to_vec() active/>
+        <TabPanel id="system" active>
+            <SystemTab detail history=for_system/>
+        </TabPanel>
+        <TabPanel id="interfaces" active>
+            <InterfacesTab status=status_interfaces history=for_interfaces/>
+        </TabPanel>
+        <TabPanel id="firewall" active>
+            <p class="hint">"Rules, aliases and NAT arrive with change sets: previewed, backed up, applied per device and confirmed."</p>
+        </TabPanel>
+        <TabPanel id="services" active>
+            <ServicesTab status=status_services/>
+        </TabPanel>
+        <TabPanel id="status" active>
+            <p class="hint">"DHCP leases, the ARP table and installed packages arrive with the next agent methods."</p>
+        </TabPanel>
+        <TabPanel id="diagnostics" active>
+            <p class="hint">"Ping, traceroute and the state table arrive with the next agent methods."</p>
+        </TabPanel>
+    }
+}
+
+#[component]
+fn SystemTab(detail: DeviceDetail, history: Vec<Sample>) -> impl IntoView {
+    let status = detail.status.clone();
+    let device = detail.device;
+    let facts = vec![
+        (
+            "pfSense",
+            device.pfsense.clone().unwrap_or_else(|| "—".to_owned()),
+        ),
+        (
+            "Agent",
+            device
+                .agent_version
+                .clone()
+                .unwrap_or_else(|| "—".to_owned()),
+        ),
+        (
+            "Host key",
+            device.fingerprint.clone().unwrap_or_else(|| "—".to_owned()),
+        ),
+        (
+            "Uptime",
+            status
+                .as_ref()
+                .map_or_else(|| "—".to_owned(), |s| uptime(s.uptime_secs)),
+        ),
+        (
+            "CPU",
+            status.as_ref().map_or_else(
+                || "—".to_owned(),
+                |s| {
+                    format!(
+                        "{:.0}% of {} cores, load {:.2} {:.2} {:.2}",
+                        s.cpu.usage_pct, s.cpu.cores, s.cpu.load[0], s.cpu.load[1], s.cpu.load[2]
+                    )
+                },
+            ),
+        ),
+        (
+            "Memory",
+            status.as_ref().map_or_else(
+                || "—".to_owned(),
+                |s| {
+                    format!(
+                        "{} of {}",
+                        bytes(s.memory.used_bytes),
+                        bytes(s.memory.total_bytes)
+                    )
+                },
+            ),
+        ),
+        (
+            "Disks",
+            status.as_ref().map_or_else(
+                || "—".to_owned(),
+                |s| {
+                    s.disks
+                        .iter()
+                        .map(|d| {
+                            format!(
+                                "{} {} of {}",
+                                d.mount,
+                                bytes(d.used_bytes),
+                                bytes(d.total_bytes)
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                },
+            ),
+        ),
+    ];
+    view! {
+        <dl class="facts">
+            {facts.into_iter().map(|(k, v)| view! { <dt>{k}</dt><dd>{v}</dd> }).collect_view()}
+        </dl>
+        <div class="charts">
+            <Sparkline label="CPU %" values=history.iter().map(|s| s.cpu_pct).collect() max=Some(100.0)/>
+            <Sparkline label="Memory %" values=history.iter().map(|s| s.mem_pct).collect() max=Some(100.0)/>
+            <Sparkline label="Disk %" values=history.iter().map(|s| s.disk_pct).collect() max=Some(100.0)/>
+            <Sparkline label="Gateway RTT ms" values=history.iter().map(|s| s.rtt_ms).collect() max=None/>
+        </div>
+    }
+}
+
+#[component]
+fn InterfacesTab(status: Option<Status>, history: Vec<Sample>) -> impl IntoView {
+    let Some(status) = status else {
+        return view! { <p class="hint">"Not polled yet."</p> }.into_any();
+    };
+    view! {
+        <div class="table-wrap">
+            <table class="table" aria-label="Interfaces">
+                <thead><tr>
+                    <th scope="col">"Name"</th><th scope="col">"Description"</th><th scope="col">"Status"</th>
+                    <th scope="col">"IPv4"</th><th scope="col">"IPv6"</th><th scope="col">"Media"</th>
+                    <th scope="col">"In"</th><th scope="col">"Out"</th>
+                </tr></thead>
+                <tbody>
+                    {status.interfaces.into_iter().map(|i| view! {
+                        <tr>
+                            <td>{format!("{} ({})", i.name, i.device)}</td>
+                            <td>{i.description}</td>
+                            <td>{i.status}</td>
+                            <td class="mono">{i.ipv4.unwrap_or_else(|| "—".to_owned())}</td>
+                            <td class="mono">{i.ipv6.unwrap_or_else(|| "—".to_owned())}</td>
+                            <td>{i.media}</td>
+                            <td>{bytes(i.rx_bytes)}</td>
+                            <td>{bytes(i.tx_bytes)}</td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
+        <div class="charts">
+            <Sparkline label="Traffic in, bit/s" values=history.iter().map(|s| s.rx_bps).collect() max=None/>
+            <Sparkline label="Traffic out, bit/s" values=history.iter().map(|s| s.tx_bps).collect() max=None/>
+        </div>
+        <h3>"Gateways"</h3>
+        <div class="table-wrap">
+            <table class="table" aria-label="Gateways">
+                <thead><tr>
+                    <th scope="col">"Name"</th><th scope="col">"Address"</th><th scope="col">"Monitor"</th>
+                    <th scope="col">"RTT"</th><th scope="col">"RTTsd"</th><th scope="col">"Loss"</th><th scope="col">"Status"</th>
+                </tr></thead>
+                <tbody>
+                    {status.gateways.into_iter().map(|g| view! {
+                        <tr>
+                            <td>{g.name}</td>
+                            <td class="mono">{g.address}</td>
+                            <td class="mono">{g.monitor}</td>
+                            <td>{format!("{:.1} ms", g.rtt_ms)}</td>
+                            <td>{format!("{:.1} ms", g.rttsd_ms)}</td>
+                            <td>{format!("{:.0}%", g.loss_pct)}</td>
+                            <td>{g.status}</td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
+        <div class="charts">
+            <Sparkline label="Gateway loss %" values=history.iter().map(|s| s.loss_pct).collect() max=Some(100.0)/>
+        </div>
+    }
+    .into_any()
+}
+
+#[component]
+fn ServicesTab(status: Option<Status>) -> impl IntoView {
+    let Some(status) = status else {
+        return view! { <p class="hint">"Not polled yet."</p> }.into_any();
+    };
+    view! {
+        <div class="table-wrap">
+            <table class="table" aria-label="Services">
+                <thead><tr><th scope="col">"Service"</th><th scope="col">"Description"</th><th scope="col">"Status"</th></tr></thead>
+                <tbody>
+                    {status.services.into_iter().map(|s| view! {
+                        <tr data-testid="service-row">
+                            <td>{s.name}</td>
+                            <td>{s.description}</td>
+                            <td>{s.status}</td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }
+    .into_any()
+}
+
+/// A small line chart of `values` (oldest first; gaps where a value is missing), as inline SVG
+/// with the latest value as text, so the figure is readable without the picture.
+#[component]
+fn Sparkline(label: &'static str, values: Vec<Option<f64>>, max: Option<f64>) -> impl IntoView {
+    const W: f64 = 240.0;
+    const H: f64 = 48.0;
+    let known: Vec<f64> = values.iter().flatten().copied().collect();
+    let top = max
+        .unwrap_or_else(|| known.iter().copied().fold(0.0, f64::max))
+        .max(f64::EPSILON);
+    let step = if values.len() > 1 {
+        W / (values.len() - 1) as f64
+    } else {
+        W
+    };
+    let points: String = values
+        .iter()
+        .enumerate()
+        .filter_map(|(i, v)| {
+            v.map(|v| {
+                format!(
+                    "{:.1},{:.1}",
+                    i as f64 * step,
+                    H - (v / top).clamp(0.0, 1.0) * H
+                )
+            })
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    let latest = known
+        .last()
+        .map_or_else(|| "no data yet".to_owned(), |v| format!("now {v:.1}"));
+    view! {
+        <figure class="sparkline">
+            <figcaption>{label}" — "{latest}</figcaption>
+            <svg viewBox=format!("0 0 {W} {H}") width="240" height="48" role="img" aria-label=format!("{label}, last 24 hours")>
+                <polyline points=points fill="none" stroke="currentColor" stroke-width="1.5"/>
+            </svg>
+        </figure>
+    }
+}
