@@ -78,6 +78,9 @@ pub enum BenchCommand {
     /// The durable job queue on SQLite and PostgreSQL: enqueue-to-delivered mail latency to an
     /// SMTP sink on loopback, and queue throughput.
     Jobs(crate::bench::jobs::JobsArgs),
+    /// The fleet dashboard at scale: a real server polling a simulated fleet (both in child
+    /// processes); polling CPU and memory, fleet page and fleet JSON latency under concurrent load.
+    Dashboard(crate::bench::dashboard::DashboardArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -138,6 +141,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Jobs(command) => jobs(cli.config, command).await,
         Command::Bench(BenchCommand::Fanout(args)) => crate::bench::fanout::run(args).await,
         Command::Bench(BenchCommand::Jobs(args)) => crate::bench::jobs::run(args).await,
+        Command::Bench(BenchCommand::Dashboard(args)) => crate::bench::dashboard::run(args).await,
     }
 }
 

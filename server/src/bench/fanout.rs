@@ -5,13 +5,10 @@
 //! over the held connections; `fresh` — a new connection per request (connect, auth, one-shot
 //! exec, disconnect), the way a fleet manager without an engine works.
 
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use serde_json::json;
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 use super::{cpu_ms, percentiles, round1, rss_kib};
 use crate::sim::{host_key, service_key};
@@ -44,35 +41,7 @@ pub struct FanoutArgs {
 const SEED: u64 = 7;
 
 pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
-    let exe = std::env::current_exe().context("finding the mudmap binary")?;
-    let mut sim = tokio::process::Command::new(exe)
-        .args([
-            "sim",
-            "--devices",
-            &args.devices.to_string(),
-            "--base-port",
-            &args.base_port.to_string(),
-            "--rtt",
-            &format!("{}ms", args.rtt.as_millis()),
-            "--seed",
-            &SEED.to_string(),
-        ])
-        .env("MUDMAP_LOG_LEVEL", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .context("starting the simulator")?;
-    let stdout = sim.stdout.take().context("simulator stdout")?;
-    let mut lines = BufReader::new(stdout).lines();
-    let ready = tokio::time::timeout(Duration::from_secs(120), lines.next_line())
-        .await
-        .context("the simulator did not become ready within 120 s")??
-        .context("the simulator exited before it was ready")?;
-    anyhow::ensure!(
-        ready.contains("\"ready\":true"),
-        "unexpected simulator output: {ready}"
-    );
+    let mut sim = super::spawn_simulator(args.devices, args.base_port, args.rtt, SEED).await?;
 
     let keys = Arc::new(MemoryHostKeys::new());
     let config = EngineConfig {

@@ -1,14 +1,58 @@
 //! Benchmarks (`mudmap bench …`): print figures as JSON lines, one object per measurement, so runs
 //! can be compared by a script. Not tests: nothing here asserts a number.
 
+pub mod dashboard;
 pub mod fanout;
 pub mod jobs;
 
+use std::process::Stdio;
 use std::time::Duration;
 
-/// Resident set size of this process, KiB (Linux `/proc`).
-pub fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
+use anyhow::Context;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+/// Start `mudmap sim` as a child process (killed when dropped) and wait until it is ready.
+pub async fn spawn_simulator(
+    devices: u32,
+    base_port: u16,
+    rtt: Duration,
+    seed: u64,
+) -> anyhow::Result<tokio::process::Child> {
+    let exe = std::env::current_exe().context("finding the mudmap binary")?;
+    let mut sim = tokio::process::Command::new(exe)
+        .args([
+            "sim",
+            "--devices",
+            &devices.to_string(),
+            "--base-port",
+            &base_port.to_string(),
+            "--rtt",
+            &format!("{}ms", rtt.as_millis()),
+            "--seed",
+            &seed.to_string(),
+        ])
+        .env("MUDMAP_LOG_LEVEL", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting the simulator")?;
+    let stdout = sim.stdout.take().context("simulator stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let ready = tokio::time::timeout(Duration::from_secs(120), lines.next_line())
+        .await
+        .context("the simulator did not become ready within 120 s")??
+        .context("the simulator exited before it was ready")?;
+    anyhow::ensure!(
+        ready.contains("\"ready\":true"),
+        "unexpected simulator output: {ready}"
+    );
+    Ok(sim)
+}
+
+/// Resident set size of process `pid`, KiB.
+pub fn process_rss_kib(pid: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()
@@ -17,6 +61,11 @@ pub fn rss_kib() -> u64 {
                 .and_then(|v| v.parse().ok())
         })
         .unwrap_or(0)
+}
+
+/// Resident set size of this process, KiB (Linux `/proc`).
+pub fn rss_kib() -> u64 {
+    process_rss_kib("self")
 }
 
 /// CPU time (user + system) used by this process so far, ms.
