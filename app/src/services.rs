@@ -192,6 +192,14 @@ pub trait DeviceService: Send + Sync {
         caller: &Caller,
         id: String,
     ) -> Result<crate::devices::detail::DeviceDetail, AppError>;
+    /// Start, stop or restart a service on a device (operators and above).
+    async fn control_service(
+        &self,
+        caller: &Caller,
+        id: String,
+        service: String,
+        action: String,
+    ) -> Result<crate::devices::status::Service, AppError>;
     /// One page of the fleet table, from the monitor's stored status.
     async fn fleet(&self, caller: &Caller, query: FleetQuery) -> Result<FleetPage, AppError>;
 }

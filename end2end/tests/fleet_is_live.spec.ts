@@ -55,5 +55,20 @@ test("the fleet page shows live health: a firewall that stops answering turns of
   // Sorting by a column says so to assistive technology.
   await page.getByRole("button", { name: "CPU" }).click();
   await expect(page.getByRole("columnheader", { name: "CPU" })).toHaveAttribute("aria-sort", "ascending");
+
+  // The device page: stop a service (after confirming) and start it again; the simulator obeys.
+  await live.getByRole("link", { name: "e2e-live" }).click();
+  await expect(page.getByRole("heading", { level: 1, name: "e2e-live" })).toBeVisible();
+  await page.getByRole("tab", { name: "Services" }).click();
+  const unbound = page.getByRole("table", { name: "Services" }).getByTestId("service-row").filter({ hasText: "unbound" });
+  await expect(unbound).toContainText("running");
+  await unbound.getByRole("button", { name: "Stop" }).click();
+  await page.getByRole("dialog", { name: "Stop this service?" }).getByRole("button", { name: "Stop" }).click();
+  await expect(unbound).toContainText("stopped");
+  const sim = async () => ((await (await fetch(`${control}/devices`)).json()) as { devices: { services_running: Record<string, boolean> }[] }).devices[2];
+  expect((await sim()).services_running.unbound).toBe(false);
+  await unbound.getByRole("button", { name: "Start" }).click();
+  await expect(unbound).toContainText("running");
+  expect((await sim()).services_running.unbound).toBe(true);
   expect(errors).toEqual([]);
 });

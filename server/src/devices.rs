@@ -433,6 +433,60 @@ impl app::services::DeviceService for DeviceService {
         crate::fleet::detail(&self.store, device).await
     }
 
+    async fn control_service(
+        &self,
+        caller: &Caller,
+        id: String,
+        service: String,
+        action: String,
+    ) -> Result<app::devices::status::Service, AppError> {
+        let org = caller.org_where(Role::can_operate)?;
+        let device = self.find(&org.id, &id).await?;
+        if device.state != DeviceState::Active {
+            return Err(AppError::Invalid(format!(
+                "{} is not active: activate it before controlling its services.",
+                device.name
+            )));
+        }
+        let result = self
+            .deps
+            .engine
+            .call::<app::devices::status::Service>(
+                &DeviceId::new(id.as_str()),
+                "service.control",
+                serde_json::json!({ "name": service, "action": action }),
+            )
+            .await
+            .map_err(|e| match e {
+                crate::ssh::SshError::AgentError { code, message } => match code {
+                    crate::agent::protocol::ErrorCode::NotFound => {
+                        AppError::NotFound(format!("The service {service}"))
+                    }
+                    crate::agent::protocol::ErrorCode::InvalidParams => AppError::Invalid(message),
+                    _ => AppError::Unavailable(format!(
+                        "The firewall could not {action} {service}: {message}"
+                    )),
+                },
+                other => AppError::Unavailable(format!(
+                    "{} could not be reached to {action} {service}: {other}",
+                    device.name
+                )),
+            })?;
+        let mut tx = self.store.begin().await.map_err(store_failure)?;
+        audit::by_caller(
+            &mut tx,
+            Some(&org.id),
+            caller,
+            &format!("service.{action}"),
+            &device.name,
+            format!("{service}: now {}", result.status),
+        )
+        .await?;
+        tx.commit().await.map_err(sql_failure)?;
+        tracing::info!(device.id = %id, service = %service, action = %action, status = %result.status, "service controlled");
+        Ok(result)
+    }
+
     async fn fleet(
         &self,
         caller: &Caller,

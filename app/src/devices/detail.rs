@@ -48,6 +48,32 @@ pub async fn fetch_device_detail(id: String) -> Result<DeviceDetail, AppError> {
     respond(services()?.devices.detail(&caller, id).await)
 }
 
+/// What a service action may be.
+pub const SERVICE_ACTIONS: [&str; 3] = ["start", "stop", "restart"];
+
+/// Start, stop or restart one service on a device (operators and above); returns the service as
+/// the firewall reports it afterwards.
+#[server(prefix = "/api", endpoint = "devices/service")]
+pub async fn control_service(
+    id: String,
+    service: String,
+    action: String,
+) -> Result<super::status::Service, AppError> {
+    use crate::services::{caller, respond, services};
+    let caller = respond(caller())?;
+    if !SERVICE_ACTIONS.contains(&action.as_str()) {
+        return respond(Err(AppError::Invalid(format!(
+            "\"{action}\" is not start, stop or restart."
+        ))));
+    }
+    respond(
+        services()?
+            .devices
+            .control_service(&caller, id, service, action)
+            .await,
+    )
+}
+
 /// Average `samples` (oldest first) down to at most `points`, each the mean of its slice.
 pub fn thin(samples: Vec<Sample>, points: usize) -> Vec<Sample> {
     if samples.len() <= points || points == 0 {

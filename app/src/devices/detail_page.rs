@@ -5,12 +5,15 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
-use super::detail::{fetch_device_detail, DeviceDetail, Sample};
-use super::status::Status;
+use super::detail::{control_service, fetch_device_detail, DeviceDetail, Sample};
+use super::status::{Service, Status};
+use crate::auth::use_me;
 use crate::ui::badge::{Health, StateBadge};
+use crate::ui::dialog::ConfirmDialog;
 use crate::ui::format::{ago, bytes, uptime};
 use crate::ui::page::PageHeader;
 use crate::ui::tabs::{TabItem, TabPanel, Tabs};
+use crate::ui::toast::use_toasts;
 
 const TABS: [TabItem; 6] = [
     TabItem {
@@ -73,6 +76,8 @@ fn Detail(detail: DeviceDetail) -> impl IntoView {
     let (status_interfaces, status_services) = (detail.status.clone(), detail.status.clone());
     let name = detail.device.name.clone();
     let (health, reason) = (detail.health, detail.reason.clone());
+    let device_id = detail.device.id.clone();
+    let managed = detail.device.state == super::DeviceState::Active;
     view! {
         <PageHeader title=name subtitle=subtitle/>
         <p class="row">
@@ -91,7 +96,7 @@ fn Detail(detail: DeviceDetail) -> impl IntoView {
             <p class="hint">"Rules, aliases and NAT arrive with change sets: previewed, backed up, applied per device and confirmed."</p>
         </TabPanel>
         <TabPanel id="services" active>
-            <ServicesTab status=status_services/>
+            <ServicesTab status=status_services device_id managed/>
         </TabPanel>
         <TabPanel id="status" active>
             <p class="hint">"DHCP leases, the ARP table and installed packages arrive with the next agent methods."</p>
@@ -249,28 +254,116 @@ fn InterfacesTab(status: Option<Status>, history: Vec<Sample>) -> impl IntoView 
     .into_any()
 }
 
+/// The services as the firewall last reported them; operators and above start, stop (after a
+/// confirmation) and restart them, and see the firewall's answer at once.
 #[component]
-fn ServicesTab(status: Option<Status>) -> impl IntoView {
+fn ServicesTab(status: Option<Status>, device_id: String, managed: bool) -> impl IntoView {
     let Some(status) = status else {
         return view! { <p class="hint">"Not polled yet."</p> }.into_any();
+    };
+    let me = use_me();
+    let can_act = Signal::derive(move || {
+        managed
+            && me
+                .get()
+                .and_then(Result::ok)
+                .flatten()
+                .and_then(|m| m.current)
+                .is_some_and(|o| o.role.can_operate())
+    });
+    let toasts = use_toasts();
+    let services = RwSignal::new(status.services);
+    let busy = RwSignal::new(None::<String>);
+    let stopping = RwSignal::new(None::<String>);
+    let stop_open = RwSignal::new(false);
+    let device = StoredValue::new(device_id);
+    let act = move |name: String, action: &'static str| {
+        busy.set(Some(name.clone()));
+        let id = device.get_value();
+        leptos::task::spawn_local(async move {
+            match control_service(id, name.clone(), action.to_owned()).await {
+                Ok(service) => {
+                    toasts.success(format!("{}: {}.", service.name, service.status));
+                    services.update(|list| {
+                        if let Some(entry) = list.iter_mut().find(|s| s.name == service.name) {
+                            *entry = service;
+                        }
+                    });
+                }
+                Err(e) => toasts.error(e.to_string()),
+            }
+            busy.set(None);
+        });
     };
     view! {
         <div class="table-wrap">
             <table class="table" aria-label="Services">
-                <thead><tr><th scope="col">"Service"</th><th scope="col">"Description"</th><th scope="col">"Status"</th></tr></thead>
+                <thead><tr>
+                    <th scope="col">"Service"</th><th scope="col">"Description"</th><th scope="col">"Status"</th>
+                    <th scope="col"><span class="visually-hidden">"Actions"</span></th>
+                </tr></thead>
                 <tbody>
-                    {status.services.into_iter().map(|s| view! {
-                        <tr data-testid="service-row">
-                            <td>{s.name}</td>
-                            <td>{s.description}</td>
-                            <td>{s.status}</td>
-                        </tr>
-                    }).collect_view()}
+                    <For each=move || services.get() key=|s: &Service| (s.name.clone(), s.status.clone()) let:service>
+                        <ServiceRow service can_act busy
+                            on_action=Callback::new(move |(name, action): (String, &'static str)| {
+                                if action == "stop" {
+                                    stopping.set(Some(name));
+                                    stop_open.set(true);
+                                } else {
+                                    act(name, action);
+                                }
+                            })/>
+                    </For>
                 </tbody>
             </table>
         </div>
+        <ConfirmDialog open=stop_open id="stop-service-dialog" title="Stop this service?" confirm_label="Stop" danger=true
+            on_confirm=Callback::new(move |()| {
+                if let Some(name) = stopping.get_untracked() {
+                    act(name, "stop");
+                }
+            })>
+            <p>{move || stopping.get().map(|n| format!("{n} stops on the firewall until it is started again or the firewall reboots."))}</p>
+        </ConfirmDialog>
     }
     .into_any()
+}
+
+#[component]
+fn ServiceRow(
+    service: Service,
+    can_act: Signal<bool>,
+    busy: RwSignal<Option<String>>,
+    on_action: Callback<(String, &'static str)>,
+) -> impl IntoView {
+    let running = service.status == "running";
+    let name = service.name.clone();
+    let actions = move || {
+        if !can_act.get() {
+            return None;
+        }
+        let busy_now = busy.get().as_deref() == Some(name.as_str());
+        let button = |label: &'static str, action: &'static str| {
+            let name = name.clone();
+            view! {
+                <button type="button" class="btn btn-ghost" disabled=busy_now
+                    on:click=move |_| on_action.run((name.clone(), action))>{label}</button>
+            }
+        };
+        Some(if running {
+            (button("Restart", "restart"), button("Stop", "stop")).into_any()
+        } else {
+            button("Start", "start").into_any()
+        })
+    };
+    view! {
+        <tr data-testid="service-row">
+            <td>{service.name.clone()}</td>
+            <td>{service.description.clone()}</td>
+            <td>{service.status.clone()}</td>
+            <td class="row">{actions}</td>
+        </tr>
+    }
 }
 
 /// A small line chart of `values` (oldest first; gaps where a value is missing), as inline SVG

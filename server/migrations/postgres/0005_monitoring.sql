@@ -4,7 +4,7 @@
 CREATE TABLE device_status (
     device_id      TEXT PRIMARY KEY NOT NULL REFERENCES devices (id) ON DELETE CASCADE,
     org_id         TEXT NOT NULL REFERENCES organisations (id) ON DELETE CASCADE,
-    health         TEXT NOT NULL CHECK (health IN ('online', 'degraded', 'offline', 'unknown')),
+    health         TEXT NOT NULL CHECK (health IN ('online', 'degraded', 'offline', 'rebooting', 'unknown')),
     health_reason  TEXT NOT NULL DEFAULT '',
     health_since   BIGINT NOT NULL,
     last_seen_at   BIGINT,

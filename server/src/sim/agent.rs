@@ -4,19 +4,20 @@
 use serde_json::{json, Value};
 
 use super::device::SimDevice;
-use super::model::DeviceModel;
+use super::model::{DeviceModel, ServiceError};
 use crate::agent::protocol::{ErrorCode, Hello, Request, Response, PROTOCOL_VERSION};
 
 /// The agent version the simulator reports.
 pub const SIM_AGENT_VERSION: &str = "1.0.0";
 
 /// Methods this agent implements.
-pub const CAPABILITIES: [&str; 5] = [
+pub const CAPABILITIES: [&str; 6] = [
     "hello",
     "status",
     "config.get",
     "account.ensure",
     "account.remove",
+    "service.control",
 ];
 
 /// Parse one line into a request of our protocol version, or the error response.
@@ -106,10 +107,41 @@ pub fn handle_device_line(device: &SimDevice, line: &[u8]) -> Response {
             }
             Response::success(request.id, json!({ "removed": removed }))
         }
+        "service.control" => match device.model.lock() {
+            Ok(mut model) => service_control(&mut model, &request),
+            Err(_) => Response::failure(Some(request.id), ErrorCode::Internal, "model lock"),
+        },
         _ => match device.model.lock() {
             Ok(model) => dispatch(&model, &request),
             Err(_) => Response::failure(Some(request.id), ErrorCode::Internal, "model lock"),
         },
+    }
+}
+
+/// `service.control {name, action}`: start, stop or restart one service; answers it as `status`
+/// lists it.
+fn service_control(model: &mut DeviceModel, request: &Request) -> Response {
+    let name = request.params.get("name").and_then(Value::as_str);
+    let action = request.params.get("action").and_then(Value::as_str);
+    let (Some(name), Some(action)) = (name, action) else {
+        return Response::failure(
+            Some(request.id),
+            ErrorCode::InvalidParams,
+            "name and action (start, stop or restart) are required",
+        );
+    };
+    match model.control_service(name, action) {
+        Ok(service) => Response::success(request.id, to_value(&service)),
+        Err(ServiceError::NotFound) => Response::failure(
+            Some(request.id),
+            ErrorCode::NotFound,
+            format!("no service {name:?} on this firewall"),
+        ),
+        Err(ServiceError::BadAction) => Response::failure(
+            Some(request.id),
+            ErrorCode::InvalidParams,
+            format!("action {action:?} is not start, stop or restart"),
+        ),
     }
 }
 

@@ -2,7 +2,7 @@
 //! fleet runs:
 //!
 //! - `GET  /devices` — every device: index, port, hostname, version, faults, and whether the
-//!   agent and the service account are on it
+//!   agent and the service account are on it, and which services run
 //! - `PATCH /devices/{index}/faults` — `{"refuse":true}`, `{"stall":false}`, `{"host_key_changed":true}`,
 //!   `{"drop_connections":true}` (fields optional)
 //! - `PATCH /faults` — the same for every device
@@ -32,12 +32,16 @@ async fn list(State(sim): State<Arc<Simulator>>) -> Json<Value> {
         .devices()
         .iter()
         .map(|d| {
-            let (hostname, version) = match d.model.lock() {
+            let (hostname, version, services) = match d.model.lock() {
                 Ok(m) => (
                     m.hostname.clone(),
                     format!("{} {}", m.version.edition, m.version.version),
+                    m.services
+                        .iter()
+                        .map(|s| (s.name.to_owned(), json!(s.running)))
+                        .collect::<serde_json::Map<_, _>>(),
                 ),
-                Err(_) => (String::new(), String::new()),
+                Err(_) => (String::new(), String::new(), serde_json::Map::new()),
             };
             json!({
                 "index": d.index,
@@ -47,6 +51,7 @@ async fn list(State(sim): State<Arc<Simulator>>) -> Json<Value> {
                 "faults": d.faults(),
                 "agent_installed": d.has_agent(),
                 "service_account": d.service_account.lock().map(|a| a.is_some()).unwrap_or(false),
+                "services_running": services,
             })
         })
         .collect();

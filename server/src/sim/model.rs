@@ -40,6 +40,13 @@ pub struct Alias {
     pub description: String,
 }
 
+/// Why `service.control` was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceError {
+    NotFound,
+    BadAction,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceState {
     pub name: &'static str,
@@ -321,6 +328,30 @@ impl DeviceModel {
     }
 
     /// Live figures as of now.
+    /// `service.control`: start, stop or restart a service; returns it as `status` lists it.
+    pub fn control_service(&mut self, name: &str, action: &str) -> Result<Service, ServiceError> {
+        let service = self
+            .services
+            .iter_mut()
+            .find(|s| s.name == name)
+            .ok_or(ServiceError::NotFound)?;
+        service.running = match action {
+            "start" | "restart" => true,
+            "stop" => false,
+            _ => return Err(ServiceError::BadAction),
+        };
+        Ok(Service {
+            name: service.name.to_owned(),
+            description: service.description.to_owned(),
+            status: if service.running {
+                "running"
+            } else {
+                "stopped"
+            }
+            .to_owned(),
+        })
+    }
+
     pub fn status(&self) -> Status {
         let elapsed = self.booted.elapsed().as_secs_f64();
         let t = elapsed / 60.0 + self.phase;

@@ -710,6 +710,15 @@ async fn organisations_are_isolated_from_each_other(db: &TestDbRef) {
         ("devices/probe", vec![("id", &alpha_device)], 404),
         ("devices/detail", vec![("id", &alpha_device)], 404),
         (
+            "devices/service",
+            vec![
+                ("id", &alpha_device),
+                ("service", "unbound"),
+                ("action", "stop"),
+            ],
+            404,
+        ),
+        (
             "devices/activate",
             vec![
                 ("id", &alpha_device),
@@ -1025,6 +1034,16 @@ async fn devices_are_added_edited_and_deleted_by_the_right_roles(db: &TestDbRef)
     ];
     let (status, _) = viewer.call("devices/activate", &activate).await;
     assert_eq!(status, 403);
+    let stop = [
+        ("id", id.as_str()),
+        ("service", "unbound"),
+        ("action", "stop"),
+    ];
+    let (status, _) = viewer.call("devices/service", &stop).await;
+    assert_eq!(
+        status, 403,
+        "a viewer cannot stop a service, even by calling the server directly"
+    );
 
     // A new address forgets the pinned host key (a different machine must be confirmed again).
     let store = mudmap::store::Store::connect(&db.url, &db.settings.database)

@@ -637,6 +637,50 @@ async fn the_fleet_shows_health_from_polls_and_streams_changes() {
         "{detail}"
     );
 
+    // A service stopped from the device page stops on the firewall; the answer is the firewall's.
+    let stop = [
+        ("id", id.as_str()),
+        ("service", "unbound"),
+        ("action", "stop"),
+    ];
+    let (status, service) = world.api.call("devices/service", &stop).await;
+    assert_eq!(status, 200, "{service}");
+    assert_eq!(service["status"], "stopped");
+    let unbound_running = |world: &World| {
+        let model = world.sim.device(0).unwrap().model.lock().unwrap();
+        model
+            .services
+            .iter()
+            .find(|s| s.name == "unbound")
+            .unwrap()
+            .running
+    };
+    assert!(!unbound_running(&world));
+    let start = [
+        ("id", id.as_str()),
+        ("service", "unbound"),
+        ("action", "start"),
+    ];
+    let (_, service) = world.api.call("devices/service", &start).await;
+    assert_eq!(service["status"], "running");
+    assert!(unbound_running(&world));
+    let (status, body) = world
+        .api
+        .call(
+            "devices/service",
+            &[("id", &id), ("service", "nope"), ("action", "start")],
+        )
+        .await;
+    assert_eq!(status, 404, "{body}");
+    let (status, _) = world
+        .api
+        .call(
+            "devices/service",
+            &[("id", &other), ("service", "unbound"), ("action", "start")],
+        )
+        .await;
+    assert_eq!(status, 422, "an inactive device has no services to control");
+
     // Filters, search and sort run in the database.
     let (_, page) = world
         .api

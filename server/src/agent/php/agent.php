@@ -53,6 +53,7 @@ const METHODS = [
     'config.get' => 'config_get',
     'account.ensure' => 'account_ensure',
     'account.remove' => 'account_remove',
+    'service.control' => 'service_control',
 ];
 
 /** The one account the agent creates and removes. */
@@ -991,6 +992,50 @@ function services(): array
         ];
     }
     return $services;
+}
+
+/**
+ * Start, stop or restart one service the way Status > Services does (service_control_*() from
+ * service-utils.inc), then report it as `status` lists it.
+ *
+ * @param mixed $params {"name": "unbound", "action": "restart"}
+ */
+function service_control($params): array
+{
+    $name = $params->name ?? null;
+    $action = $params->action ?? null;
+    if (!is_string($name) || $name === '' || !in_array($action, ['start', 'stop', 'restart'], true)) {
+        throw new Failure('invalid_params', 'name and action (start, stop or restart) are required');
+    }
+    $function = "service_control_{$action}";
+    if (!function_exists('get_services') || !function_exists($function)) {
+        throw new Failure('internal', "pfSense's get_services() or {$function}() is not available (service-utils.inc)");
+    }
+    $listed = \get_services();
+    $found = null;
+    foreach (is_array($listed) ? $listed : [] as $service) {
+        if (is_array($service) && ($service['name'] ?? null) === $name) {
+            $found = $service;
+            break;
+        }
+    }
+    if ($found === null) {
+        throw new Failure('not_found', sprintf('no service %s on this firewall', json_encode($name)));
+    }
+    // The instance of a multi-instance service (OpenVPN, captive portal), as the GUI passes it.
+    $extras = [];
+    foreach (['id', 'vpnid', 'mode', 'zone'] as $key) {
+        if (isset($found[$key])) {
+            $extras[$key] = $found[$key];
+        }
+    }
+    $function($name, $extras);
+    $running = function_exists('get_service_status') ? (bool) \get_service_status($found) : $action !== 'stop';
+    return [
+        'name' => $name,
+        'description' => service_description($found),
+        'status' => $running ? 'running' : 'stopped',
+    ];
 }
 
 function service_description(array $service): string

@@ -430,7 +430,7 @@ check(
 check(
     'hello: agent_version 1.0.0, protocol 1, capabilities as the simulator\'s',
     ($hello['agent_version'] ?? null) === '1.0.0' && ($hello['protocol'] ?? null) === 1
-        && ($hello['capabilities'] ?? null) === ['hello', 'status', 'config.get', 'account.ensure', 'account.remove'],
+        && ($hello['capabilities'] ?? null) === ['hello', 'status', 'config.get', 'account.ensure', 'account.remove', 'service.control'],
 );
 [, $r] = call_once($root, request(2, 'hello', ['protocols' => [7]]));
 check('hello offering only protocol 7: unsupported_version', error_code($r) === 'unsupported_version' && $r['id'] === 2, json_encode($r));
@@ -795,6 +795,20 @@ check(
 check('account.remove again with agent: removed false, agent directory gone', ($r['result'] ?? null) === ['removed' => false] && !is_dir("{$acct_root}/usr/local/share/mudmap"), json_encode($r));
 [$run, $r] = call_once($acct_root, request(207, 'account.remove', ['name' => 'root']));
 check('account.remove of another account: invalid_params', error_code($r) === 'invalid_params', json_encode($r));
+
+echo "# service.control\n";
+$svc_root = fresh_root();
+[$run, $r] = call_once($svc_root, request(300, 'service.control', ['name' => 'unbound', 'action' => 'stop']));
+check('service.control stop: the service as status lists it, now stopped', ($r['result'] ?? null) === ['name' => 'unbound', 'description' => 'DNS Resolver', 'status' => 'stopped'], $run->describe());
+[, $r] = call_once($svc_root, request(301, 'status'));
+$unbound = array_values(array_filter($r['result']['services'] ?? [], static fn ($s) => $s['name'] === 'unbound'))[0] ?? null;
+check('service.control stop: status agrees', ($unbound['status'] ?? null) === 'stopped', json_encode($unbound));
+[, $r] = call_once($svc_root, request(302, 'service.control', ['name' => 'unbound', 'action' => 'restart']));
+check('service.control restart: running again', ($r['result']['status'] ?? null) === 'running', json_encode($r));
+[, $r] = call_once($svc_root, request(303, 'service.control', ['name' => 'no-such-daemon', 'action' => 'start']));
+check('service.control of an unknown service: not_found', error_code($r) === 'not_found', json_encode($r));
+[, $r] = call_once($svc_root, request(304, 'service.control', ['name' => 'unbound', 'action' => 'explode']));
+check('service.control with another action: invalid_params', error_code($r) === 'invalid_params', json_encode($r));
 
 echo "\n" . ($failures === 0 ? "all {$checks} checks passed" : "{$failures} of {$checks} checks FAILED") . "\n";
 exit($failures === 0 ? 0 : 1);
