@@ -68,11 +68,16 @@ pub struct Settings {
 pub struct PollSettings {
     /// Seconds between two status polls of every active device.
     pub interval_secs: u64,
+    /// Seconds a device must stay offline before its owners and admins get a mail.
+    pub offline_mail_after_secs: u64,
 }
 
 impl Default for PollSettings {
     fn default() -> Self {
-        Self { interval_secs: 30 }
+        Self {
+            interval_secs: 30,
+            offline_mail_after_secs: 120,
+        }
     }
 }
 
@@ -347,6 +352,7 @@ const KEYS: &[(&str, Kind)] = &[
     ("demo.password", Kind::Str),
     ("demo.base_port", Kind::Int),
     ("poll.interval_secs", Kind::Int),
+    ("poll.offline_mail_after_secs", Kind::Int),
     ("demo.control", Kind::Str),
 ];
 
@@ -634,6 +640,8 @@ concurrency = 16                                              # MUDMAP_JOBS_CONC
 [poll]
 # Seconds between two status polls of every active device (over its resident SSH channel).
 interval_secs = 30                                            # MUDMAP_POLL_INTERVAL_SECS
+# Seconds a device must stay offline before its owners and admins get a mail (no mail for a blip).
+offline_mail_after_secs = 120                                 # MUDMAP_POLL_OFFLINE_MAIL_AFTER_SECS
 
 [demo]
 # Simulated pfSense firewalls run inside the server, to try Mudmap out (0 = none).

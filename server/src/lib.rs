@@ -151,7 +151,11 @@ pub async fn run(
     let monitor = monitor::Monitor::start(
         store.clone(),
         engine.clone(),
-        monitor::MonitorConfig::every(Duration::from_secs(settings.poll.interval_secs)),
+        queue.clone(),
+        monitor::MonitorConfig {
+            mail_hold_down: Duration::from_secs(settings.poll.offline_mail_after_secs),
+            ..monitor::MonitorConfig::every(Duration::from_secs(settings.poll.interval_secs))
+        },
     );
     let services = app::services::Services {
         system: Arc::new(services::system::SystemService::new(

@@ -53,6 +53,22 @@ pub enum MailJob {
         device_id: String,
         recipient_id: String,
     },
+    /// To `recipient_id` (an owner or admin of `org_id`): `device_id` has been offline since
+    /// `since_ms`. Enqueued with a hold-down delay; skipped if the device answered meanwhile.
+    DeviceOffline {
+        org_id: String,
+        device_id: String,
+        recipient_id: String,
+        since_ms: i64,
+    },
+    /// To `recipient_id`: `device_id`, offline since `since_ms`, answers again. Only sent when
+    /// the "offline" mail of that episode went out.
+    DeviceBack {
+        org_id: String,
+        device_id: String,
+        recipient_id: String,
+        since_ms: i64,
+    },
     /// To `recipient_id` (an owner or admin of `org_id`): `actor_id` deleted the device. The name
     /// travels in the payload because the record is gone when the mail is sent.
     DeviceDeleted {
@@ -75,6 +91,8 @@ impl MailJob {
             MailJob::MemberJoined { .. } => "Mail: new member notice",
             MailJob::DeviceActivated { .. } => "Mail: firewall activated",
             MailJob::DeviceDeleted { .. } => "Mail: firewall deleted",
+            MailJob::DeviceOffline { .. } => "Mail: firewall offline",
+            MailJob::DeviceBack { .. } => "Mail: firewall back online",
         }
     }
 
@@ -100,6 +118,18 @@ impl MailJob {
                 recipient_id,
                 ..
             } => format!("mail:deleted:{device_id}:{recipient_id}"),
+            MailJob::DeviceOffline {
+                device_id,
+                recipient_id,
+                since_ms,
+                ..
+            } => format!("mail:offline:{device_id}:{since_ms}:{recipient_id}"),
+            MailJob::DeviceBack {
+                device_id,
+                recipient_id,
+                since_ms,
+                ..
+            } => format!("mail:back:{device_id}:{since_ms}:{recipient_id}"),
         }
     }
 
@@ -110,9 +140,24 @@ impl MailJob {
         tx: &mut Transaction<'static, Any>,
         org_id: Option<&str>,
     ) -> Result<Enqueued, StoreError> {
+        self.enqueue_after(queue, tx, org_id, std::time::Duration::ZERO)
+            .await
+    }
+
+    /// Enqueue in `tx`, to be sent no sooner than `delay` from now.
+    pub async fn enqueue_after(
+        &self,
+        queue: &Queue,
+        tx: &mut Transaction<'static, Any>,
+        org_id: Option<&str>,
+        delay: std::time::Duration,
+    ) -> Result<Enqueued, StoreError> {
         let mut job = NewJob::new(MAIL_JOB, self).dedup(self.dedup_key());
         if let Some(org) = org_id {
             job = job.org(org);
+        }
+        if !delay.is_zero() {
+            job = job.delay(delay);
         }
         queue.enqueue(tx, job).await
     }
@@ -306,8 +351,110 @@ impl MailHandler {
                     },
                 ))
             }
+            MailJob::DeviceOffline {
+                org_id,
+                device_id,
+                recipient_id,
+                since_ms,
+            } => {
+                let Some((recipient, org_name, role)) =
+                    membership(pool, org_id, recipient_id).await?
+                else {
+                    return Ok(None);
+                };
+                // Still offline, in the same episode? Then this mail goes out, and "back" may follow.
+                let episode = sqlx::query(
+                    "UPDATE device_status SET offline_mailed = $3 WHERE device_id = $1 \
+                     AND org_id = $2 AND health = 'offline' AND health_since = $3",
+                )
+                .bind(device_id)
+                .bind(org_id)
+                .bind(since_ms)
+                .execute(pool)
+                .await?;
+                let name = device_name(pool, org_id, device_id).await?;
+                match name {
+                    Some(device_name) if episode.rows_affected() == 1 && is_admin(&role) => Some((
+                        recipient,
+                        Template::DeviceOffline {
+                            org_name,
+                            device_name,
+                            since: utc_time(*since_ms),
+                            link: format!("{}/devices/{device_id}", self.public_url),
+                        },
+                    )),
+                    _ => None,
+                }
+            }
+            MailJob::DeviceBack {
+                org_id,
+                device_id,
+                recipient_id,
+                since_ms,
+            } => {
+                let Some((recipient, org_name, role)) =
+                    membership(pool, org_id, recipient_id).await?
+                else {
+                    return Ok(None);
+                };
+                let mailed: Option<(Option<i64>, String)> = sqlx::query_as(
+                    "SELECT offline_mailed, health FROM device_status WHERE device_id = $1 AND org_id = $2",
+                )
+                .bind(device_id)
+                .bind(org_id)
+                .fetch_optional(pool)
+                .await?;
+                let name = device_name(pool, org_id, device_id).await?;
+                match (mailed, name) {
+                    (Some((Some(mailed), health)), Some(device_name))
+                        if mailed == *since_ms && health != "offline" && is_admin(&role) =>
+                    {
+                        Some((
+                            recipient,
+                            Template::DeviceBack {
+                                org_name,
+                                device_name,
+                                link: format!("{}/devices/{device_id}", self.public_url),
+                            },
+                        ))
+                    }
+                    _ => None,
+                }
+            }
         })
     }
+}
+
+async fn device_name(
+    pool: &sqlx::AnyPool,
+    org_id: &str,
+    device_id: &str,
+) -> Result<Option<String>, StoreError> {
+    let row: Option<(String,)> =
+        sqlx::query_as("SELECT name FROM devices WHERE id = $1 AND org_id = $2")
+            .bind(device_id)
+            .bind(org_id)
+            .fetch_optional(pool)
+            .await?;
+    Ok(row.map(|(n,)| n))
+}
+
+/// "2026-11-28 14:05 UTC".
+fn utc_time(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let (hour, minute) = (secs.rem_euclid(86_400) / 3600, secs.rem_euclid(3600) / 60);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02} UTC")
 }
 
 /// Whether a membership role receives device notices (owners and admins).
@@ -380,5 +527,17 @@ impl JobHandler for MailHandler {
                     JobError::Retry(e.to_string())
                 }
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_in_mail_are_utc_dates() {
+        assert_eq!(utc_time(0), "1970-01-01 00:00 UTC");
+        assert_eq!(utc_time(1_795_876_740_000), "2026-11-28 14:39 UTC");
+        assert_eq!(utc_time(951_782_400_000), "2000-02-29 00:00 UTC");
     }
 }

@@ -9,6 +9,8 @@ CREATE TABLE device_status (
     health_since   BIGINT NOT NULL,
     last_seen_at   BIGINT,
     last_error     TEXT,
+    -- health_since of the offline episode whose "offline" mail went out (so "back" follows it).
+    offline_mailed BIGINT,
     status         TEXT,
     uptime_secs    BIGINT,
     cpu_pct        REAL,

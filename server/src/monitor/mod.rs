@@ -20,6 +20,8 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::agent::protocol::Status;
+use crate::jobs::Queue;
+use crate::notify::{admins_of, MailJob};
 use crate::ssh::{DeviceId, Engine, SshError};
 use crate::store::{now_ms, Store, StoreError};
 use health::{judge, Health, Reading};
@@ -35,6 +37,9 @@ pub struct MonitorConfig {
     pub keep_history: Duration,
     /// Polls in flight at once.
     pub max_inflight: usize,
+    /// How long a device must stay offline before its "offline" mail goes out (a device that
+    /// flaps does not mail on every blip).
+    pub mail_hold_down: Duration,
 }
 
 impl MonitorConfig {
@@ -47,6 +52,7 @@ impl MonitorConfig {
             offline_after: interval * 2 + Duration::from_secs(5),
             keep_history: Duration::from_secs(24 * 3600),
             max_inflight: 512,
+            mail_hold_down: Duration::from_secs(120),
         }
     }
 }
@@ -68,9 +74,10 @@ pub struct Monitor {
 }
 
 impl Monitor {
-    pub fn start(store: Store, engine: Engine, config: MonitorConfig) -> Self {
+    /// Start polling; offline and back-online mails go through `queue`.
+    pub fn start(store: Store, engine: Engine, queue: Queue, config: MonitorConfig) -> Self {
         let (events, _) = broadcast::channel(4096);
-        let task = tokio::spawn(run(store, engine, config, events.clone()));
+        let task = tokio::spawn(run(store, engine, queue, config, events.clone()));
         Self { events, task }
     }
 
@@ -125,7 +132,8 @@ enum Write {
         status: String,
         rx_bps: Option<f64>,
         tx_bps: Option<f64>,
-        changed: bool,
+        /// The health before this poll, when it changed.
+        was: Option<Health>,
     },
     Offline {
         device: DeviceId,
@@ -136,6 +144,7 @@ enum Write {
 async fn run(
     store: Store,
     engine: Engine,
+    queue: Queue,
     config: MonitorConfig,
     events: broadcast::Sender<HealthEvent>,
 ) {
@@ -183,7 +192,7 @@ async fn run(
             }
         }
         if !writes.is_empty() {
-            match save(&store, &writes).await {
+            match save(&store, &queue, &writes, config.mail_hold_down).await {
                 Ok(changes) => {
                     for event in changes {
                         let _ = events.send(event);
@@ -223,7 +232,7 @@ fn settle(
             });
             device.counters = Some((at, reading.rx_bytes, reading.tx_bytes));
             device.last_answer = at;
-            let changed = device.health != reading.health;
+            let was = (device.health != reading.health).then_some(device.health);
             device.health = reading.health;
             Some(Write::Answered {
                 device: id.clone(),
@@ -231,7 +240,7 @@ fn settle(
                 rx_bps: rates.map(|r| r.0),
                 tx_bps: rates.map(|r| r.1),
                 reading,
-                changed,
+                was,
             })
         }
         // A changed host key is the quarantine's business, not an outage.
@@ -253,7 +262,12 @@ fn settle(
 }
 
 /// Write one tick's results in one transaction; returns the health changes to announce.
-async fn save(store: &Store, writes: &[Write]) -> Result<Vec<HealthEvent>, StoreError> {
+async fn save(
+    store: &Store,
+    queue: &Queue,
+    writes: &[Write],
+    hold_down: Duration,
+) -> Result<Vec<HealthEvent>, StoreError> {
     let now = now_ms();
     let mut tx = store.begin().await?;
     let mut changed = Vec::new();
@@ -265,7 +279,7 @@ async fn save(store: &Store, writes: &[Write]) -> Result<Vec<HealthEvent>, Store
                 status,
                 rx_bps,
                 tx_bps,
-                changed: health_changed,
+                was,
             } => {
                 sqlx::query(
                     "INSERT INTO device_status (device_id, org_id, health, health_reason, health_since, \
@@ -314,8 +328,8 @@ async fn save(store: &Store, writes: &[Write]) -> Result<Vec<HealthEvent>, Store
                 .bind(*tx_bps)
                 .execute(&mut *tx)
                 .await?;
-                if *health_changed {
-                    changed.push((device, reading.health, reading.reason.clone()));
+                if let Some(was) = was {
+                    changed.push((device, reading.health, reading.reason.clone(), Some(*was)));
                 }
             }
             Write::Offline { device, error } => {
@@ -325,24 +339,32 @@ async fn save(store: &Store, writes: &[Write]) -> Result<Vec<HealthEvent>, Store
                      FROM devices WHERE id = $1 \
                      ON CONFLICT (device_id) DO UPDATE SET health = 'offline', \
                      health_reason = excluded.health_reason, health_since = excluded.health_since, \
-                     last_error = excluded.last_error, updated_at = excluded.updated_at",
+                     last_error = excluded.last_error, offline_mailed = NULL, \
+                     updated_at = excluded.updated_at",
                 )
                 .bind(&*device.0)
                 .bind(error)
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
-                changed.push((device, Health::Offline, error.clone()));
+                changed.push((device, Health::Offline, error.clone(), None));
             }
         }
     }
     let mut events = Vec::with_capacity(changed.len());
-    for (device, health, reason) in changed {
-        let org: Option<(String,)> = sqlx::query_as("SELECT org_id FROM devices WHERE id = $1")
-            .bind(&*device.0)
-            .fetch_optional(&mut *tx)
+    for (device, health, reason, was) in changed {
+        let row: Option<(String, i64)> = sqlx::query_as(
+            "SELECT d.org_id, s.health_since FROM devices d \
+             JOIN device_status s ON s.device_id = d.id WHERE d.id = $1",
+        )
+        .bind(&*device.0)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some((org_id, since)) = row {
+            notify(
+                queue, &mut tx, &org_id, device, health, was, since, hold_down,
+            )
             .await?;
-        if let Some((org_id,)) = org {
             tracing::info!(device.id = %device, health = health.as_str(), reason = %reason, "device health changed");
             events.push(HealthEvent {
                 org_id,
@@ -353,8 +375,64 @@ async fn save(store: &Store, writes: &[Write]) -> Result<Vec<HealthEvent>, Store
             });
         }
     }
-    tx.commit().await?;
+    // Committing through the queue wakes its worker for the mails enqueued above.
+    queue.commit(tx).await?;
     Ok(events)
+}
+
+/// The mails a health change calls for, enqueued with the change: "offline" after the hold-down
+/// (the handler skips it if the device answered meanwhile), "back" when a device that was offline
+/// answers (the handler sends it only if that episode's "offline" mail went out).
+#[allow(clippy::too_many_arguments)]
+async fn notify(
+    queue: &Queue,
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    org_id: &str,
+    device: &DeviceId,
+    health: Health,
+    was: Option<Health>,
+    since: i64,
+    hold_down: Duration,
+) -> Result<(), StoreError> {
+    let offline_since = if health == Health::Offline {
+        None
+    } else if was == Some(Health::Offline) {
+        let previous: Option<(Option<i64>,)> =
+            sqlx::query_as("SELECT offline_mailed FROM device_status WHERE device_id = $1")
+                .bind(&*device.0)
+                .fetch_optional(&mut **tx)
+                .await?;
+        match previous.and_then(|(m,)| m) {
+            Some(mailed) => Some(mailed),
+            None => return Ok(()),
+        }
+    } else {
+        return Ok(());
+    };
+    for recipient_id in admins_of(tx, org_id).await? {
+        let (mail, delay) = match offline_since {
+            None => (
+                MailJob::DeviceOffline {
+                    org_id: org_id.to_owned(),
+                    device_id: device.0.to_string(),
+                    recipient_id,
+                    since_ms: since,
+                },
+                hold_down,
+            ),
+            Some(since_ms) => (
+                MailJob::DeviceBack {
+                    org_id: org_id.to_owned(),
+                    device_id: device.0.to_string(),
+                    recipient_id,
+                    since_ms,
+                },
+                Duration::ZERO,
+            ),
+        };
+        mail.enqueue_after(queue, tx, Some(org_id), delay).await?;
+    }
+    Ok(())
 }
 
 /// Drop history older than `keep`.

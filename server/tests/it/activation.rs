@@ -33,6 +33,7 @@ async fn world(devices: u32) -> World {
     let mut settings = mudmap::config::Settings::for_data_dir(dir.path());
     settings.shutdown_grace_secs = 1;
     settings.poll.interval_secs = 1;
+    settings.poll.offline_mail_after_secs = 1;
     let settings = with_smtp(settings, sink.addr());
     let store = mudmap::store::Store::connect(&settings.database_url(), &settings.database)
         .await
@@ -721,12 +722,33 @@ async fn the_fleet_shows_health_from_polls_and_streams_changes() {
         "the last known data stays"
     );
 
+    let (_, detail) = world.api.call("devices/detail", &[("id", &id)]).await;
+    assert_eq!(detail["health"], "Offline");
+    assert_eq!(
+        detail["status"]["gateways"][0]["name"], "WAN_GW",
+        "the last known status is kept"
+    );
+    // After the hold-down the owner hears of it (the first mail was "activated").
+    let mail = world.sink.wait_for(2, Duration::from_secs(15)).await;
+    let subject = mail[1].header("Subject").unwrap_or_default();
+    assert!(
+        subject.contains("fw-0") && subject.contains("is unreachable"),
+        "{subject}"
+    );
+
     // And back.
     world.sim.device(0).unwrap().patch_faults(FaultPatch {
         refuse: Some(false),
         ..FaultPatch::default()
     });
     wait_for_event(&mut stream, &id, "online").await;
+    let mail = world.sink.wait_for(3, Duration::from_secs(15)).await;
+    let subject = mail[2].header("Subject").unwrap_or_default();
+    assert!(subject.contains("fw-0"), "{subject}");
+    assert!(
+        subject.contains("reachable again"),
+        "the third mail says it is back: {subject}"
+    );
     drop(stream);
     world.stop().await;
 }

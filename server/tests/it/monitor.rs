@@ -62,6 +62,7 @@ async fn polled_device_is_stored_and_listed(db: &TestDbRef) {
     let monitor = Monitor::start(
         store.clone(),
         engine.clone(),
+        mudmap::jobs::Queue::new(store.clone()),
         MonitorConfig::every(Duration::from_secs(1)),
     );
     let mut events = monitor.subscribe();
