@@ -125,23 +125,22 @@ pub async fn page(store: &Store, org_id: &str, query: &FleetQuery) -> Result<Fle
         .map(row)
         .collect::<Result<Vec<_>, _>>()
         .map_err(sql_failure)?;
-    let count_sql = format!("SELECT COUNT(*) FROM ({FLEET}) f WHERE {FILTERS}");
-    let (matching,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(count_sql))
+    // Counts by state and the number matching the query, in one pass over the organisation.
+    let by_state_sql = format!(
+        "SELECT f.shown, COUNT(*), SUM(CASE WHEN {FILTERS} THEN 1 ELSE 0 END) \
+         FROM ({FLEET}) f GROUP BY f.shown"
+    );
+    let by_state: Vec<(String, i64, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(by_state_sql))
         .bind(org_id)
         .bind(&search)
         .bind(health)
         .bind(&tag)
-        .fetch_one(pool)
-        .await
-        .map_err(sql_failure)?;
-    let by_state_sql = format!("SELECT f.shown, COUNT(*) FROM ({FLEET}) f GROUP BY f.shown");
-    let by_state: Vec<(String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(by_state_sql))
-        .bind(org_id)
         .fetch_all(pool)
         .await
         .map_err(sql_failure)?;
+    let matching: i64 = by_state.iter().map(|(_, _, m)| m).sum();
     let mut counts = FleetCounts::default();
-    for (shown, n) in by_state {
+    for (shown, n, _) in by_state {
         let n = u64::try_from(n).unwrap_or(0);
         counts.all += n;
         match Health::parse(&shown) {

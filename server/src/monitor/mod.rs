@@ -156,7 +156,9 @@ async fn run(
     loop {
         ticker.tick().await;
         let now = Instant::now();
-        let managed = engine.device_ids();
+        // A set, so forgetting removed devices stays linear at thousands of devices.
+        let managed: std::collections::HashSet<DeviceId> =
+            engine.device_ids().into_iter().collect();
         tracked.retain(|id, _| managed.contains(id));
         for id in managed {
             tracked.entry(id.clone()).or_insert_with(|| Tracked {
