@@ -59,6 +59,44 @@ const COLUMNS: &str =
     "id, name, host, port, tags, notes, state, pfsense_version, pfsense_edition, \
      host_key_fingerprint, presented_fingerprint, agent_version, created_at";
 
+/// One device of `org_id`, through a pool or a transaction.
+async fn fetch_device<'e, E>(executor: E, org_id: &str, id: &str) -> Result<Device, AppError>
+where
+    E: sqlx::Executor<'e, Database = Any>,
+{
+    let sql = format!("SELECT {COLUMNS} FROM devices WHERE id = $1 AND org_id = $2");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .bind(org_id)
+        .fetch_optional(executor)
+        .await
+        .map_err(sql_failure)?
+        .ok_or_else(|| AppError::NotFound("That device".to_owned()))?;
+    to_device(&row).map_err(sql_failure)
+}
+
+/// Stored tags (comma-separated, lowercased) as a list.
+pub(crate) fn tags_of(stored: &str) -> Vec<String> {
+    stored
+        .split(',')
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// "CE 2.7.2" from the stored version and edition, once known.
+pub(crate) fn pfsense_label(version: Option<String>, edition: Option<String>) -> Option<String> {
+    version.map(|v| match edition {
+        Some(e) => format!("{e} {v}"),
+        None => v,
+    })
+}
+
+/// A stored port (BIGINT) as a port number.
+pub(crate) fn port_of(row: &sqlx::any::AnyRow) -> Result<u16, sqlx::Error> {
+    Ok(u16::try_from(row.try_get::<i64, _>("port")?).unwrap_or(22))
+}
+
 fn to_device(row: &sqlx::any::AnyRow) -> Result<Device, sqlx::Error> {
     let tags: String = row.try_get("tags")?;
     let state: String = row.try_get("state")?;
@@ -68,18 +106,11 @@ fn to_device(row: &sqlx::any::AnyRow) -> Result<Device, sqlx::Error> {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
         host: row.try_get("host")?,
-        port: u16::try_from(row.try_get::<i64, _>("port")?).unwrap_or(22),
-        tags: tags
-            .split(',')
-            .filter(|t| !t.is_empty())
-            .map(str::to_owned)
-            .collect(),
+        port: port_of(row)?,
+        tags: tags_of(&tags),
         notes: row.try_get("notes")?,
         state: DeviceState::parse(&state).unwrap_or(DeviceState::Inactive),
-        pfsense: version.map(|v| match edition {
-            Some(e) => format!("{e} {v}"),
-            None => v,
-        }),
+        pfsense: pfsense_label(version, edition),
         fingerprint: row.try_get("host_key_fingerprint")?,
         presented_fingerprint: row.try_get("presented_fingerprint")?,
         agent_version: row.try_get("agent_version")?,
@@ -94,32 +125,17 @@ fn invalid(errors: app::devices::FieldErrors) -> AppError {
 impl DeviceService {
     /// A device of `org_id`, read outside any transaction (no write lock on SQLite).
     async fn find(&self, org_id: &str, id: &str) -> Result<Device, AppError> {
-        let sql = format!("SELECT {COLUMNS} FROM devices WHERE id = $1 AND org_id = $2");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .bind(org_id)
-            .fetch_optional(self.store.pool())
-            .await
-            .map_err(sql_failure)?
-            .ok_or_else(|| AppError::NotFound("That device".to_owned()))?;
-        to_device(&row).map_err(sql_failure)
+        fetch_device(self.store.pool(), org_id, id).await
     }
 
+    /// A device of `org_id`, read in `tx`.
     async fn get(
         &self,
         tx: &mut Transaction<'static, Any>,
         org_id: &str,
         id: &str,
     ) -> Result<Device, AppError> {
-        let sql = format!("SELECT {COLUMNS} FROM devices WHERE id = $1 AND org_id = $2");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .bind(org_id)
-            .fetch_optional(&mut **tx)
-            .await
-            .map_err(sql_failure)?
-            .ok_or_else(|| AppError::NotFound("That device".to_owned()))?;
-        to_device(&row).map_err(sql_failure)
+        fetch_device(&mut **tx, org_id, id).await
     }
 
     /// The error for a failed insert or update: a taken address names the device that has it

@@ -7,6 +7,7 @@ use app::fleet::{FleetCounts, FleetPage, FleetQuery, FleetRow, SortKey, PER_PAGE
 use app::ui::badge::Health;
 use sqlx::Row;
 
+use crate::devices::{pfsense_label, port_of, tags_of};
 use crate::services::sql_failure;
 use crate::store::Store;
 
@@ -39,14 +40,16 @@ fn order_by(sort: SortKey) -> &'static str {
     }
 }
 
-/// `%text%` for LIKE, with the wildcards in `text` escaped (escape character `!`).
-fn contains_pattern(text: &str) -> String {
-    let escaped = text
-        .to_lowercase()
-        .replace('!', "!!")
+/// `text` with LIKE's wildcards escaped (escape character `!`).
+fn escape_like(text: &str) -> String {
+    text.replace('!', "!!")
         .replace('%', "!%")
-        .replace('_', "!_");
-    format!("%{escaped}%")
+        .replace('_', "!_")
+}
+
+/// `%text%` for LIKE, lowercased, wildcards in `text` matched literally.
+fn contains_pattern(text: &str) -> String {
+    format!("%{}%", escape_like(&text.to_lowercase()))
 }
 
 fn row(row: &sqlx::any::AnyRow) -> Result<FleetRow, sqlx::Error> {
@@ -58,12 +61,8 @@ fn row(row: &sqlx::any::AnyRow) -> Result<FleetRow, sqlx::Error> {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
         host: row.try_get("host")?,
-        port: u16::try_from(row.try_get::<i64, _>("port")?).unwrap_or(22),
-        tags: tags
-            .split(',')
-            .filter(|t| !t.is_empty())
-            .map(str::to_owned)
-            .collect(),
+        port: port_of(row)?,
+        tags: tags_of(&tags),
         health: Health::parse(&shown).unwrap_or(Health::Pending),
         reason: row
             .try_get::<Option<String>, _>("health_reason")?
@@ -75,10 +74,7 @@ fn row(row: &sqlx::any::AnyRow) -> Result<FleetRow, sqlx::Error> {
         mem_pct: row.try_get("mem_pct")?,
         gateways_up: row.try_get("gateways_up")?,
         gateways_total: row.try_get("gateways_total")?,
-        pfsense: version.map(|v| match edition {
-            Some(e) => format!("{e} {v}"),
-            None => v,
-        }),
+        pfsense: pfsense_label(version, edition),
         agent_version: row.try_get("agent_version")?,
     })
 }
@@ -158,11 +154,7 @@ pub async fn page(store: &Store, org_id: &str, query: &FleetQuery) -> Result<Fle
             .fetch_all(pool)
             .await
             .map_err(sql_failure)?;
-    let mut tags: Vec<String> = tag_rows
-        .iter()
-        .flat_map(|(t,)| t.split(',').map(str::to_owned))
-        .filter(|t| !t.is_empty())
-        .collect();
+    let mut tags: Vec<String> = tag_rows.iter().flat_map(|(t,)| tags_of(t)).collect();
     tags.sort();
     tags.dedup();
     Ok(FleetPage {

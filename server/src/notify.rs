@@ -298,8 +298,8 @@ impl MailHandler {
                 device_id,
                 recipient_id,
             } => {
-                let Some((recipient, org_name, role)) =
-                    membership(pool, org_id, recipient_id).await?
+                let Some((recipient, org_name)) =
+                    admin_recipient(pool, org_id, recipient_id).await?
                 else {
                     return Ok(None);
                 };
@@ -311,7 +311,7 @@ impl MailHandler {
                 .fetch_optional(pool)
                 .await?;
                 match device {
-                    Some((device_name,)) if is_admin(&role) => Some((
+                    Some((device_name,)) => Some((
                         recipient,
                         Template::DeviceActivated {
                             org_name,
@@ -329,8 +329,8 @@ impl MailHandler {
                 recipient_id,
                 ..
             } => {
-                let Some((recipient, org_name, role)) =
-                    membership(pool, org_id, recipient_id).await?
+                let Some((recipient, org_name)) =
+                    admin_recipient(pool, org_id, recipient_id).await?
                 else {
                     return Ok(None);
                 };
@@ -339,9 +339,6 @@ impl MailHandler {
                         .bind(actor_id)
                         .fetch_optional(pool)
                         .await?;
-                if !is_admin(&role) {
-                    return Ok(None);
-                }
                 Some((
                     recipient,
                     Template::DeviceDeleted {
@@ -357,8 +354,8 @@ impl MailHandler {
                 recipient_id,
                 since_ms,
             } => {
-                let Some((recipient, org_name, role)) =
-                    membership(pool, org_id, recipient_id).await?
+                let Some((recipient, org_name)) =
+                    admin_recipient(pool, org_id, recipient_id).await?
                 else {
                     return Ok(None);
                 };
@@ -374,7 +371,7 @@ impl MailHandler {
                 .await?;
                 let name = device_name(pool, org_id, device_id).await?;
                 match name {
-                    Some(device_name) if episode.rows_affected() == 1 && is_admin(&role) => Some((
+                    Some(device_name) if episode.rows_affected() == 1 => Some((
                         recipient,
                         Template::DeviceOffline {
                             org_name,
@@ -392,8 +389,8 @@ impl MailHandler {
                 recipient_id,
                 since_ms,
             } => {
-                let Some((recipient, org_name, role)) =
-                    membership(pool, org_id, recipient_id).await?
+                let Some((recipient, org_name)) =
+                    admin_recipient(pool, org_id, recipient_id).await?
                 else {
                     return Ok(None);
                 };
@@ -407,7 +404,7 @@ impl MailHandler {
                 let name = device_name(pool, org_id, device_id).await?;
                 match (mailed, name) {
                     (Some((Some(mailed), health)), Some(device_name))
-                        if mailed == *since_ms && health != "offline" && is_admin(&role) =>
+                        if mailed == *since_ms && health != "offline" =>
                     {
                         Some((
                             recipient,
@@ -423,6 +420,19 @@ impl MailHandler {
             }
         })
     }
+}
+
+/// (email, org name) of `user_id` if they are still an owner or admin of `org_id`: device notices
+/// go to them only.
+async fn admin_recipient(
+    pool: &sqlx::AnyPool,
+    org_id: &str,
+    user_id: &str,
+) -> Result<Option<(String, String)>, StoreError> {
+    Ok(membership(pool, org_id, user_id)
+        .await?
+        .filter(|(_, _, role)| is_admin(role))
+        .map(|(email, org_name, _)| (email, org_name)))
 }
 
 async fn device_name(
