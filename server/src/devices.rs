@@ -758,26 +758,14 @@ async fn remove_from_device(deps: &DeviceDeps, access: &StoredAccess) -> Result<
     let pinned = Arc::new(crate::ssh::ConfirmedFingerprint::new(fingerprint(
         &access.host_key,
     )));
-    let mut session = crate::ssh::DirectSession::connect(&target, deps.engine.config(), pinned)
-        .await
-        .map_err(|e| e.to_string())?;
-    let result = async {
-        session.login(&target).await.map_err(|e| e.to_string())?;
-        let frame = crate::agent::protocol::Request::new(
-            1,
-            "account.remove",
-            serde_json::json!({ "name": access.user, "agent": true }),
-        )
-        .to_frame();
-        let out = session
-            .exec(crate::ssh::PFSENSE_AGENT_COMMAND, Some(frame))
-            .await
-            .map_err(|e| e.to_string())?;
-        flow::first_response(&out.stdout)
-    }
-    .await;
-    session.close().await;
-    result?;
+    flow::as_service(
+        deps.engine.config(),
+        &target,
+        pinned,
+        "account.remove",
+        serde_json::json!({ "name": access.user, "agent": true }),
+    )
+    .await?;
     Ok("service account and agent removed from the firewall".to_owned())
 }
 

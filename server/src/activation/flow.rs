@@ -290,19 +290,37 @@ async fn verify(
     target: &DeviceTarget,
     pinned: Arc<ConfirmedFingerprint>,
 ) -> Result<Hello, String> {
+    let hello = as_service(
+        config,
+        target,
+        pinned,
+        "hello",
+        json!({ "client": "mudmap", "protocols": [1] }),
+    )
+    .await?;
+    serde_json::from_value::<Hello>(hello).map_err(|e| e.to_string())
+}
+
+/// One agent request on a connection of its own, logged in with `target`'s credentials (the
+/// service key, whose forced command runs the agent), accepting only the `pinned` host key.
+pub async fn as_service(
+    config: &EngineConfig,
+    target: &DeviceTarget,
+    pinned: Arc<ConfirmedFingerprint>,
+    method: &str,
+    params: Value,
+) -> Result<Value, String> {
     let mut session = DirectSession::connect(target, config, pinned)
         .await
         .map_err(|e| e.to_string())?;
     let result = async {
         session.login(target).await.map_err(|e| e.to_string())?;
-        let frame =
-            Request::new(1, "hello", json!({ "client": "mudmap", "protocols": [1] })).to_frame();
+        let frame = Request::new(1, method, params).to_frame();
         let out = session
             .exec(crate::ssh::PFSENSE_AGENT_COMMAND, Some(frame))
             .await
             .map_err(|e| e.to_string())?;
-        let value = first_response(&out.stdout).map_err(|e| e.to_string())?;
-        serde_json::from_value::<Hello>(value).map_err(|e| e.to_string())
+        first_response(&out.stdout)
     }
     .await;
     session.close().await;
@@ -325,7 +343,7 @@ async fn call(session: &DirectSession, method: &str, params: Value) -> Result<Va
     })
 }
 
-pub fn first_response(stdout: &[u8]) -> Result<Value, String> {
+fn first_response(stdout: &[u8]) -> Result<Value, String> {
     let line = stdout.split(|b| *b == b'\n').next().unwrap_or_default();
     if line.is_empty() {
         return Err("the agent printed nothing".to_owned());
