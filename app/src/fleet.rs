@@ -45,6 +45,7 @@ pub struct FleetCounts {
     pub quarantined: u64,
     pub inactive: u64,
     pub pending: u64,
+    pub rebooting: u64,
 }
 
 impl FleetCounts {
@@ -56,6 +57,7 @@ impl FleetCounts {
             Health::Quarantined => self.quarantined,
             Health::Inactive => self.inactive,
             Health::Pending => self.pending,
+            Health::Rebooting => self.rebooting,
         }
     }
 }
@@ -72,6 +74,8 @@ pub struct FleetPage {
     pub counts: FleetCounts,
     /// Every tag in use in the organisation, for the filter.
     pub tags: Vec<String>,
+    /// The organisation's groups, for the filter.
+    pub groups: Vec<crate::groups::Group>,
     /// The server's clock when the page was read, for "12 s ago" (the same on the server's
     /// render and in the browser).
     pub now_ms: i64,
@@ -134,18 +138,22 @@ pub struct FleetQuery {
     pub search: String,
     pub health: Option<Health>,
     pub tag: Option<String>,
+    /// A group id: only its devices.
+    pub group: Option<String>,
     pub sort: SortKey,
     pub descending: bool,
     pub page: u32,
 }
 
 impl FleetQuery {
-    /// The query from the form's fields; `health`, `tag` and `sort` empty mean "any" and
-    /// "name"; an unknown state or column is refused with a sentence.
+    /// The query from the form's fields; `health`, `tag`, `group` and `sort` empty mean "any"
+    /// and "name"; an unknown state or column is refused with a sentence.
+    #[allow(clippy::too_many_arguments)]
     pub fn parse(
         search: String,
         health: &str,
         tag: &str,
+        group: &str,
         sort: &str,
         descending: bool,
         page: u32,
@@ -166,6 +174,7 @@ impl FleetQuery {
             search: search.chars().take(100).collect(),
             health,
             tag: Some(tag.trim().to_lowercase()).filter(|t| !t.is_empty()),
+            group: Some(group.trim().to_owned()).filter(|g| !g.is_empty()),
             sort,
             descending,
             page,
@@ -173,13 +182,14 @@ impl FleetQuery {
     }
 }
 
-/// One page of the current organisation's fleet. `health`, `tag` and `sort` empty mean "any" and
-/// "name"; unknown values are refused with a sentence.
+/// One page of the current organisation's fleet. `health`, `tag`, `group` and `sort` empty mean
+/// "any" and "name"; unknown values are refused with a sentence.
 #[server(prefix = "/api", endpoint = "fleet/list")]
 pub async fn fleet(
     #[server(default)] search: String,
     #[server(default)] health: String,
     #[server(default)] tag: String,
+    #[server(default)] group: String,
     #[server(default)] sort: String,
     #[server(default)] descending: bool,
     #[server(default)] page: u32,
@@ -187,7 +197,7 @@ pub async fn fleet(
     use crate::services::{caller, respond, services};
     let caller = respond(caller())?;
     let query = respond(FleetQuery::parse(
-        search, &health, &tag, &sort, descending, page,
+        search, &health, &tag, &group, &sort, descending, page,
     ))?;
     respond(services()?.devices.fleet(&caller, query).await)
 }

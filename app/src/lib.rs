@@ -11,6 +11,7 @@ pub mod design;
 pub mod devices;
 pub mod error;
 pub mod fleet;
+pub mod groups;
 pub mod layout;
 pub mod orgs;
 pub mod pages;
@@ -70,6 +71,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/") view=pages::fleet::FleetPage/>
                     <Route path=path!("/devices") view=devices::page::DevicesPage/>
                     <Route path=path!("/devices/:id") view=devices::detail_page::DeviceDetailPage/>
+                    <Route path=path!("/groups") view=groups::page::GroupsPage/>
                     <Route path=path!("/changes") view=pages::changes::ChangesPage/>
                     <Route path=path!("/settings") view=orgs::pages::OrgSettingsPage/>
                     <Route path=path!("/settings/members") view=orgs::pages::MembersPage/>

@@ -14,6 +14,7 @@ use crate::devices::activation::{ActivationView, HostKeyProbe};
 use crate::devices::{Device, DeviceInput};
 use crate::error::AppError;
 use crate::fleet::{FleetPage, FleetQuery};
+use crate::groups::{Group, GroupMembership};
 use crate::orgs::{Invitation, InvitationPreview, JobView, Member};
 use crate::roles::Role;
 use crate::system::ServerStatus;
@@ -25,6 +26,7 @@ pub struct Services {
     pub accounts: Arc<dyn AccountService>,
     pub orgs: Arc<dyn OrgService>,
     pub devices: Arc<dyn DeviceService>,
+    pub groups: Arc<dyn GroupService>,
 }
 
 /// How far a session has got.
@@ -200,8 +202,39 @@ pub trait DeviceService: Send + Sync {
         service: String,
         action: String,
     ) -> Result<crate::devices::status::Service, AppError>;
+    /// DHCP leases, ARP table and installed packages, read from the device now.
+    async fn tables(
+        &self,
+        caller: &Caller,
+        id: String,
+    ) -> Result<crate::devices::detail::StatusTables, AppError>;
+    /// Reboot or shut down a device (owners and admins); `confirm` is its name, typed.
+    async fn power(
+        &self,
+        caller: &Caller,
+        id: String,
+        action: String,
+        confirm: String,
+    ) -> Result<(), AppError>;
     /// One page of the fleet table, from the monitor's stored status.
     async fn fleet(&self, caller: &Caller, query: FleetQuery) -> Result<FleetPage, AppError>;
+}
+
+/// Device groups of the caller's current organisation.
+#[async_trait::async_trait]
+pub trait GroupService: Send + Sync {
+    async fn list(&self, caller: &Caller) -> Result<Vec<Group>, AppError>;
+    async fn get(&self, caller: &Caller, id: String) -> Result<GroupMembership, AppError>;
+    async fn create(&self, caller: &Caller, name: String) -> Result<Group, AppError>;
+    async fn rename(&self, caller: &Caller, id: String, name: String) -> Result<Group, AppError>;
+    async fn delete(&self, caller: &Caller, id: String) -> Result<(), AppError>;
+    async fn set_member(
+        &self,
+        caller: &Caller,
+        id: String,
+        device_id: String,
+        member: bool,
+    ) -> Result<Group, AppError>;
 }
 
 /// A device admin password on its way to the activation run: never printed, wiped when dropped.

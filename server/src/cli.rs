@@ -113,6 +113,9 @@ pub struct SimArgs {
     /// without it they start as the demo fleet and the benchmarks expect: already activated.
     #[arg(long)]
     pub fresh: bool,
+    /// How long a device stays down after a reboot from Mudmap, e.g. 8s.
+    #[arg(long, default_value = "8s", value_parser = crate::bench::parse_duration)]
+    pub reboot_time: std::time::Duration,
 }
 
 #[derive(Debug, clap::Args)]
@@ -159,6 +162,7 @@ async fn sim(config: Option<PathBuf>, args: SimArgs) -> anyhow::Result<()> {
         },
         password: args.password,
         authorize_service_keys: !args.fresh,
+        reboot_duration: args.reboot_time,
     };
     let started = std::time::Instant::now();
     let sim = std::sync::Arc::new(crate::sim::Simulator::start(options).await?);

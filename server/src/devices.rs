@@ -39,6 +39,8 @@ pub struct DeviceDeps {
     pub sealer: Arc<Sealer>,
     pub engine: Engine,
     pub activations: Arc<Activations>,
+    /// Reboots and shutdowns asked for here, so the monitor expects them.
+    pub outages: crate::monitor::outages::Outages,
 }
 
 pub struct DeviceService {
@@ -223,7 +225,18 @@ impl app::services::DeviceService for DeviceService {
         )
         .await?;
         let device = self.get(&mut tx, &org.id, &id).await?;
-        tx.commit().await.map_err(sql_failure)?;
+        // The owners and admins hear of it: in this transaction, so no mail without the device.
+        for recipient_id in admins_of(&mut tx, &org.id).await.map_err(store_failure)? {
+            MailJob::DeviceAdded {
+                org_id: org.id.clone(),
+                device_id: id.clone(),
+                recipient_id,
+            }
+            .enqueue(&self.deps.queue, &mut tx, Some(&org.id))
+            .await
+            .map_err(store_failure)?;
+        }
+        self.deps.queue.commit(tx).await.map_err(store_failure)?;
         tracing::info!(device.id = %id, org.id = %org.id, "device added");
         Ok(device)
     }
@@ -458,49 +471,48 @@ impl app::services::DeviceService for DeviceService {
     ) -> Result<app::devices::status::Service, AppError> {
         let org = caller.org_where(Role::can_operate)?;
         let device = self.find(&org.id, &id).await?;
-        if device.state != DeviceState::Active {
-            return Err(AppError::Invalid(format!(
-                "{} is not active: activate it before controlling its services.",
-                device.name
-            )));
-        }
-        let result = self
-            .deps
-            .engine
-            .call::<app::devices::status::Service>(
-                &DeviceId::new(id.as_str()),
-                "service.control",
-                serde_json::json!({ "name": service, "action": action }),
-            )
-            .await
-            .map_err(|e| match e {
-                crate::ssh::SshError::AgentError { code, message } => match code {
-                    crate::agent::protocol::ErrorCode::NotFound => {
-                        AppError::NotFound(format!("The service {service}"))
-                    }
-                    crate::agent::protocol::ErrorCode::InvalidParams => AppError::Invalid(message),
-                    _ => AppError::Unavailable(format!(
-                        "The firewall could not {action} {service}: {message}"
-                    )),
-                },
-                other => AppError::Unavailable(format!(
-                    "{} could not be reached to {action} {service}: {other}",
-                    device.name
-                )),
-            })?;
-        let mut tx = self.store.begin().await.map_err(store_failure)?;
-        audit::by_caller(
-            &mut tx,
-            Some(&org.id),
+        crate::operate::control_service(
+            &self.store,
+            &self.deps.engine,
             caller,
-            &format!("service.{action}"),
-            &device.name,
-            format!("{service}: now {}", result.status),
+            &org.id,
+            &device,
+            &service,
+            &action,
         )
-        .await?;
-        tx.commit().await.map_err(sql_failure)?;
-        tracing::info!(device.id = %id, service = %service, action = %action, status = %result.status, "service controlled");
-        Ok(result)
+        .await
+    }
+
+    async fn tables(
+        &self,
+        caller: &Caller,
+        id: String,
+    ) -> Result<app::devices::detail::StatusTables, AppError> {
+        let org = caller.org()?;
+        let device = self.find(&org.id, &id).await?;
+        crate::operate::tables(&self.deps.engine, &device).await
+    }
+
+    async fn power(
+        &self,
+        caller: &Caller,
+        id: String,
+        action: String,
+        confirm: String,
+    ) -> Result<(), AppError> {
+        let org = caller.org_where(Role::can_administer)?;
+        let device = self.find(&org.id, &id).await?;
+        crate::operate::power(
+            &self.store,
+            &self.deps.engine,
+            &self.deps.outages,
+            caller,
+            &org.id,
+            &device,
+            &action,
+            &confirm,
+        )
+        .await
     }
 
     async fn fleet(

@@ -21,9 +21,11 @@ const FLEET: &str =
           WHEN d.state = 'quarantined' THEN 'quarantined' ELSE 'inactive' END AS shown \
      FROM devices d LEFT JOIN device_status s ON s.device_id = d.id WHERE d.org_id = $1";
 
-/// The query's filters over [`FLEET`] (aliased `f`): $2 search pattern, $3 state, $4 tag pattern.
+/// The query's filters over [`FLEET`] (aliased `f`): $2 search pattern, $3 state, $4 tag pattern,
+/// $5 group id.
 const FILTERS: &str = "($2 = '' OR LOWER(f.name) LIKE $2 ESCAPE '!' OR LOWER(f.host) LIKE $2 ESCAPE '!' \
-     OR f.tags LIKE $2 ESCAPE '!') AND ($3 = '' OR f.shown = $3) AND ($4 = '' OR (',' || f.tags || ',') LIKE $4 ESCAPE '!')";
+     OR f.tags LIKE $2 ESCAPE '!') AND ($3 = '' OR f.shown = $3) AND ($4 = '' OR (',' || f.tags || ',') LIKE $4 ESCAPE '!') \
+     AND ($5 = '' OR EXISTS (SELECT 1 FROM device_group_members m WHERE m.group_id = $5 AND m.device_id = f.id))";
 
 fn order_by(sort: SortKey) -> &'static str {
     match sort {
@@ -97,12 +99,13 @@ pub async fn page(store: &Store, org_id: &str, query: &FleetQuery) -> Result<Fle
             )
         })
         .unwrap_or_default();
+    let group = query.group.as_deref().unwrap_or_default();
     let direction = if query.descending { "DESC" } else { "ASC" };
     let column = order_by(query.sort);
     // Empty values last whichever the direction, on both engines.
     let sql = format!(
         "SELECT f.* FROM ({FLEET}) f WHERE {FILTERS} \
-         ORDER BY ({column} IS NULL), {column} {direction}, LOWER(f.name), f.id LIMIT $5 OFFSET $6"
+         ORDER BY ({column} IS NULL), {column} {direction}, LOWER(f.name), f.id LIMIT $6 OFFSET $7"
     );
     let offset = i64::from(query.page) * i64::from(PER_PAGE);
     let pool = store.pool();
@@ -111,6 +114,7 @@ pub async fn page(store: &Store, org_id: &str, query: &FleetQuery) -> Result<Fle
         .bind(&search)
         .bind(health)
         .bind(&tag)
+        .bind(group)
         .bind(i64::from(PER_PAGE))
         .bind(offset)
         .fetch_all(pool)
@@ -131,6 +135,7 @@ pub async fn page(store: &Store, org_id: &str, query: &FleetQuery) -> Result<Fle
         .bind(&search)
         .bind(health)
         .bind(&tag)
+        .bind(group)
         .fetch_all(pool)
         .await
         .map_err(sql_failure)?;
@@ -145,6 +150,7 @@ pub async fn page(store: &Store, org_id: &str, query: &FleetQuery) -> Result<Fle
             Some(Health::Offline) => counts.offline += n,
             Some(Health::Quarantined) => counts.quarantined += n,
             Some(Health::Inactive) => counts.inactive += n,
+            Some(Health::Rebooting) => counts.rebooting += n,
             Some(Health::Pending) | None => counts.pending += n,
         }
     }
@@ -164,6 +170,7 @@ pub async fn page(store: &Store, org_id: &str, query: &FleetQuery) -> Result<Fle
         per_page: PER_PAGE,
         counts,
         tags,
+        groups: crate::groups::groups_of(store, org_id).await?,
         now_ms: crate::store::now_ms(),
     })
 }

@@ -13,11 +13,13 @@ pub mod crypto;
 pub mod demo;
 pub mod devices;
 pub mod fleet;
+pub mod groups;
 pub mod http;
 pub mod jobs;
 pub mod mail;
 pub mod monitor;
 pub mod notify;
+pub mod operate;
 pub mod orgs;
 pub mod services;
 pub mod shutdown;
@@ -139,12 +141,14 @@ pub async fn run(
     } else {
         None
     };
+    let outages = monitor::outages::Outages::default();
     let devices = Arc::new(devices::DeviceService::new(devices::DeviceDeps {
         store: store.clone(),
         queue: queue.clone(),
         sealer,
         engine: engine.clone(),
         activations: activation::Activations::new(),
+        outages: outages.clone(),
     }));
     let managed = devices.manage_fleet().await?;
     tracing::info!(devices = managed, "active devices handed to the SSH engine");
@@ -156,6 +160,7 @@ pub async fn run(
             mail_hold_down: Duration::from_secs(settings.poll.offline_mail_after_secs),
             ..monitor::MonitorConfig::every(Duration::from_secs(settings.poll.interval_secs))
         },
+        outages,
     );
     let services = app::services::Services {
         system: Arc::new(services::system::SystemService::new(
@@ -166,6 +171,7 @@ pub async fn run(
         accounts: Arc::new(accounts::service::AccountService::new(account_deps.clone())),
         orgs: Arc::new(orgs::OrgService::new(account_deps)),
         devices: devices.clone(),
+        groups: Arc::new(groups::GroupService::new(store.clone())),
     };
     let state = AppState {
         leptos,
@@ -189,17 +195,23 @@ pub async fn run(
     );
 
     let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
+    let grace = Duration::from_secs(settings.shutdown_grace_secs);
+    // The job worker stops claiming the moment shutdown begins, and its running jobs use the same
+    // grace period as the HTTP requests, concurrently (not one after the other).
+    let stop_worker = worker.shutdown_trigger();
     let serve = axum::serve(
         listener,
         router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
     .with_graceful_shutdown(async move {
         shutdown.await;
-        tracing::info!("shutting down: no new connections, finishing in-flight requests");
+        tracing::info!(
+            "shutting down: no new connections, finishing in-flight requests and running jobs"
+        );
+        stop_worker.begin(grace);
         let _ = stopping_tx.send(true);
     })
     .into_future();
-    let grace = Duration::from_secs(settings.shutdown_grace_secs);
     let deadline = async move {
         // Resolves only once shutdown has begun and the grace period has passed.
         while !*stopping_rx.borrow_and_update() {
@@ -215,6 +227,7 @@ pub async fn run(
             tracing::warn!(grace_secs = grace.as_secs(), "shutdown deadline passed: dropping requests still in flight");
         }
     }
+    // Waits only for what is left of the grace the worker was given when shutdown began.
     worker.shutdown(grace).await;
     monitor.stop();
     engine.shutdown().await;

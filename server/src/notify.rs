@@ -47,6 +47,13 @@ pub enum MailJob {
         member_id: String,
         recipient_id: String,
     },
+    /// To `recipient_id` (an owner or admin of `org_id`): `device_id` was added (registered, not
+    /// yet activated). Skipped if the device is gone by the time it is sent.
+    DeviceAdded {
+        org_id: String,
+        device_id: String,
+        recipient_id: String,
+    },
     /// To `recipient_id` (an owner or admin of `org_id`): `device_id` was activated.
     DeviceActivated {
         org_id: String,
@@ -89,6 +96,7 @@ impl MailJob {
             MailJob::Invitation { .. } => "Mail: invitation",
             MailJob::Welcome { .. } => "Mail: welcome",
             MailJob::MemberJoined { .. } => "Mail: new member notice",
+            MailJob::DeviceAdded { .. } => "Mail: firewall added",
             MailJob::DeviceActivated { .. } => "Mail: firewall activated",
             MailJob::DeviceDeleted { .. } => "Mail: firewall deleted",
             MailJob::DeviceOffline { .. } => "Mail: firewall offline",
@@ -108,6 +116,11 @@ impl MailJob {
                 member_id,
                 recipient_id,
             } => format!("mail:joined:{org_id}:{member_id}:{recipient_id}"),
+            MailJob::DeviceAdded {
+                device_id,
+                recipient_id,
+                ..
+            } => format!("mail:added:{device_id}:{recipient_id}"),
             MailJob::DeviceActivated {
                 device_id,
                 recipient_id,
@@ -292,6 +305,30 @@ impl MailHandler {
                         link: format!("{}/settings/members", self.public_url),
                     },
                 ))
+            }
+            MailJob::DeviceAdded {
+                org_id,
+                device_id,
+                recipient_id,
+            } => {
+                let Some((recipient, org_name)) =
+                    admin_recipient(pool, org_id, recipient_id).await?
+                else {
+                    return Ok(None);
+                };
+                // Deleted meanwhile: there is nothing to announce any more.
+                device_name(pool, org_id, device_id)
+                    .await?
+                    .map(|device_name| {
+                        (
+                            recipient,
+                            Template::DeviceAdded {
+                                org_name,
+                                device_name,
+                                link: format!("{}/devices/{device_id}", self.public_url),
+                            },
+                        )
+                    })
             }
             MailJob::DeviceActivated {
                 org_id,

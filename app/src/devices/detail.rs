@@ -74,6 +74,47 @@ pub async fn control_service(
     )
 }
 
+/// Status > DHCP Leases, Diagnostics > ARP Table and the installed packages, read live from the
+/// firewall (they are not polled: only the device page asks for them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusTables {
+    pub leases: Vec<super::status::DhcpLease>,
+    pub arp: Vec<super::status::ArpEntry>,
+    pub packages: Vec<super::status::Package>,
+    /// When the firewall answered (ms since the epoch).
+    pub read_at_ms: i64,
+}
+
+/// DHCP leases, ARP table and packages of an active device, read from it now.
+#[server(prefix = "/api", endpoint = "devices/tables")]
+pub async fn fetch_status_tables(id: String) -> Result<StatusTables, AppError> {
+    use crate::services::{caller, respond, services};
+    let caller = respond(caller())?;
+    respond(services()?.devices.tables(&caller, id).await)
+}
+
+/// What a power action may be.
+pub const POWER_ACTIONS: [&str; 2] = ["reboot", "shutdown"];
+
+/// Reboot or shut down a firewall (owners and admins). `confirm` must be the device's name, typed
+/// by the person, so a slip of the mouse cannot take a site offline.
+#[server(prefix = "/api", endpoint = "devices/power")]
+pub async fn power_device(id: String, action: String, confirm: String) -> Result<(), AppError> {
+    use crate::services::{caller, respond, services};
+    let caller = respond(caller())?;
+    if !POWER_ACTIONS.contains(&action.as_str()) {
+        return respond(Err(AppError::Invalid(format!(
+            "\"{action}\" is not reboot or shutdown."
+        ))));
+    }
+    respond(
+        services()?
+            .devices
+            .power(&caller, id, action, confirm)
+            .await,
+    )
+}
+
 /// Average `samples` (oldest first) down to at most `points`, each the mean of its slice.
 pub fn thin(samples: Vec<Sample>, points: usize) -> Vec<Sample> {
     if samples.len() <= points || points == 0 {

@@ -6,11 +6,14 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
 use super::detail::{control_service, fetch_device_detail, DeviceDetail, Sample};
+use super::power::PowerPanel;
 use super::status::{Service, Status};
+use super::status_tab::StatusTab;
 use crate::auth::use_me;
 use crate::ui::badge::{Health, StateBadge};
 use crate::ui::dialog::ConfirmDialog;
 use crate::ui::format::{ago, bytes, uptime};
+use crate::ui::live::follow_events;
 use crate::ui::page::PageHeader;
 use crate::ui::tabs::{TabItem, TabPanel, Tabs};
 use crate::ui::toast::use_toasts;
@@ -46,7 +49,15 @@ const TABS: [TabItem; 6] = [
 pub fn DeviceDetailPage() -> impl IntoView {
     let params = use_params_map();
     let id = move || params.read().get("id").unwrap_or_default();
-    let detail = Resource::new(id, fetch_device_detail);
+    // Live: re-read when this device's health changes (a reboot shows "Rebooting", then back).
+    let live = RwSignal::new(0u32);
+    follow_events(live, params.read_untracked().get("id"));
+    let detail = Resource::new(
+        move || (id(), live.get()),
+        |(id, _)| fetch_device_detail(id),
+    );
+    // Kept across live re-reads, so the open tab stays open.
+    let active = RwSignal::new("system");
     view! {
         <Transition fallback=|| view! { <p>"Loading…"</p> }>
             {move || detail.get().map(|result| match result {
@@ -54,20 +65,19 @@ pub fn DeviceDetailPage() -> impl IntoView {
                     <PageHeader title="Device" subtitle=""/>
                     <p class="form-error" role="alert">{e.to_string()}</p>
                 }.into_any(),
-                Ok(detail) => view! { <Detail detail/> }.into_any(),
+                Ok(detail) => view! { <Detail detail active/> }.into_any(),
             })}
         </Transition>
     }
 }
 
 #[component]
-fn Detail(detail: DeviceDetail) -> impl IntoView {
-    let active = RwSignal::new("system");
+fn Detail(detail: DeviceDetail, active: RwSignal<&'static str>) -> impl IntoView {
     let subtitle = format!("{} port {}", detail.device.host, detail.device.port);
     let age = detail.last_seen_ms.map(|at| ago(detail.now_ms - at));
-    let stale = detail.health == Health::Offline;
+    let stale = matches!(detail.health, Health::Offline | Health::Rebooting);
     let freshness = match (&age, stale) {
-        (Some(age), true) => format!("Offline: last known data from {age}."),
+        (Some(age), true) => format!("Last known data from {age}."),
         (Some(age), false) => format!("Last polled {age}."),
         (None, _) => "Not polled yet.".to_owned(),
     };
@@ -78,6 +88,8 @@ fn Detail(detail: DeviceDetail) -> impl IntoView {
     let (health, reason) = (detail.health, detail.reason.clone());
     let device_id = detail.device.id.clone();
     let managed = detail.device.state == super::DeviceState::Active;
+    let for_status = detail.device.id.clone();
+    let for_power = detail.device.clone();
     view! {
         <PageHeader title=name subtitle=subtitle/>
         <p class="row">
@@ -99,9 +111,10 @@ fn Detail(detail: DeviceDetail) -> impl IntoView {
             <ServicesTab status=status_services device_id managed/>
         </TabPanel>
         <TabPanel id="status" active>
-            <p class="hint">"DHCP leases, the ARP table and installed packages arrive with the next agent methods."</p>
+            <StatusTab device_id=for_status managed shown=Signal::derive(move || active.get() == "status")/>
         </TabPanel>
         <TabPanel id="diagnostics" active>
+            <PowerPanel device=for_power health/>
             <p class="hint">"Ping, traceroute and the state table arrive with the next agent methods."</p>
         </TabPanel>
     }

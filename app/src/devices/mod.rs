@@ -7,7 +7,9 @@ pub mod activation;
 pub mod detail;
 pub mod detail_page;
 pub mod page;
+pub mod power;
 pub mod status;
+pub mod status_tab;
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, Ipv6Addr};

@@ -67,3 +67,68 @@ pub struct Service {
     pub description: String,
     pub status: String,
 }
+
+/// `dhcp.leases` result: Status > DHCP Leases.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DhcpLeases {
+    pub leases: Vec<DhcpLease>,
+}
+
+/// One DHCP lease or static mapping.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DhcpLease {
+    pub ip: String,
+    /// Lower-case, colon-separated.
+    pub mac: String,
+    /// "" when the client sent none.
+    pub hostname: String,
+    /// pfSense's interface name ("lan", "opt1"), "" when unknown.
+    pub interface: String,
+    /// "dynamic" or "static".
+    pub kind: String,
+    /// "active", "expired" or "static".
+    pub state: String,
+    /// Whether the client answers in the ARP table now.
+    pub online: bool,
+    /// When the lease ends (seconds since the epoch); none for static mappings.
+    pub ends_at: Option<i64>,
+}
+
+/// `arp.table` result: Diagnostics > ARP Table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArpTable {
+    pub entries: Vec<ArpEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArpEntry {
+    pub ip: String,
+    pub mac: String,
+    /// The network device ("igb1").
+    pub interface: String,
+    /// Reverse name, "" when none.
+    pub hostname: String,
+    /// Seconds until the entry expires; none for permanent entries.
+    pub expires_secs: Option<u64>,
+}
+
+/// `packages.list` result: System > Package Manager > Installed Packages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Packages {
+    pub packages: Vec<Package>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Package {
+    pub name: String,
+    pub version: String,
+    pub description: String,
+}
+
+/// `diag.reboot` / `diag.shutdown` result: the firewall accepted the request and acts on it about
+/// a second later (after the answer has left), so the caller then sees the connection drop.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PowerAccepted {
+    /// "reboot" or "shutdown".
+    pub action: String,
+}

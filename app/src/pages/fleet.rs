@@ -1,5 +1,5 @@
 //! `/`: the fleet at a glance — counts by health (each a filter), then every device in a table
-//! with search-as-you-type, a tag filter, sortable columns and pages of 50. Live: the page follows
+//! with search-as-you-type, tag and group filters, sortable columns and pages of 50. Live: the page follows
 //! `/api/events` (server-sent events) and re-reads what it shows when a device's health changes;
 //! the browser reconnects by itself after a server restart.
 
@@ -10,13 +10,11 @@ use leptos::prelude::*;
 use crate::fleet::{fleet, FleetPage, FleetRow, SortKey};
 use crate::ui::badge::{Health, StateBadge};
 use crate::ui::format::{ago, uptime};
+use crate::ui::live::follow_events;
 use crate::ui::page::PageHeader;
 
 /// How long typing must pause before the search runs.
 const SEARCH_PAUSE: Duration = Duration::from_millis(200);
-/// At most one re-read per this long, however many events arrive.
-#[cfg(feature = "hydrate")]
-const LIVE_THROTTLE: Duration = Duration::from_millis(750);
 
 /// The columns: (sort key, header).
 const COLUMNS: [(SortKey, &str); 10] = [
@@ -38,6 +36,8 @@ struct Query {
     search: RwSignal<String>,
     health: RwSignal<Option<Health>>,
     tag: RwSignal<String>,
+    /// A group id, "" for all.
+    group: RwSignal<String>,
     sort: RwSignal<SortKey>,
     descending: RwSignal<bool>,
     page: RwSignal<u32>,
@@ -49,6 +49,7 @@ pub fn FleetPage() -> impl IntoView {
         search: RwSignal::new(String::new()),
         health: RwSignal::new(None),
         tag: RwSignal::new(String::new()),
+        group: RwSignal::new(String::new()),
         sort: RwSignal::new(SortKey::Name),
         descending: RwSignal::new(false),
         page: RwSignal::new(0),
@@ -61,24 +62,26 @@ pub fn FleetPage() -> impl IntoView {
                 query.search.get(),
                 query.health.get(),
                 query.tag.get(),
+                query.group.get(),
                 query.sort.get(),
                 query.descending.get(),
                 query.page.get(),
                 live.get(),
             )
         },
-        |(search, health, tag, sort, descending, page, _)| {
+        |(search, health, tag, group, sort, descending, page, _)| {
             fleet(
                 search,
                 health.map(|h| h.slug().to_owned()).unwrap_or_default(),
                 tag,
+                group,
                 sort.as_str().to_owned(),
                 descending,
                 page,
             )
         },
     );
-    follow_events(live);
+    follow_events(live, None);
 
     let on_search = move |ev: leptos::ev::Event| {
         let value = event_target_value(&ev);
@@ -119,7 +122,8 @@ fn Summary(page: FleetPage, query: Query) -> impl IntoView {
         <section class="summary" aria-label="Devices by state">
             {Health::ALL
                 .into_iter()
-                .filter(|h| *h != Health::Pending || page.counts.pending > 0)
+                // Transient states only when some device is in them.
+                .filter(|h| !matches!(h, Health::Pending | Health::Rebooting) || page.counts.of(*h) > 0)
                 .map(|h| {
                     let pressed = move || query.health.get() == Some(h);
                     view! {
@@ -182,6 +186,21 @@ fn FleetTable(
                         }).collect_view()}
                     </select>
                 </label>
+                <label>
+                    <span class="visually-hidden">"Group"</span>
+                    <select aria-label="Filter by group" on:change=move |ev| {
+                        query.page.set(0);
+                        query.group.set(event_target_value(&ev));
+                    }>
+                        <option value="" selected=move || query.group.get().is_empty()>"All groups"</option>
+                        {page.groups.iter().map(|g| {
+                            let value = g.id.clone();
+                            let selected = g.id.clone();
+                            view! { <option value=value selected=move || query.group.get() == selected>{format!("{} ({})", g.name, g.devices)}</option> }
+                        }).collect_view()}
+                    </select>
+                </label>
+                <a class="btn btn-ghost" href="/groups">"Groups…"</a>
                 <span class="toolbar-range" role="status">{range}</span>
             </div>
             <div class="table-wrap">
@@ -260,53 +279,3 @@ fn FleetRowView(row: FleetRow, now_ms: i64) -> impl IntoView {
         </tr>
     }
 }
-
-/// Re-read the page when the server announces a health change (or after a reconnect, when
-/// events may have been missed). Browser only.
-#[cfg(feature = "hydrate")]
-fn follow_events(live: RwSignal<u32>) {
-    use wasm_bindgen::closure::Closure;
-    use wasm_bindgen::JsCast;
-
-    Effect::new(move |_| {
-        let Ok(source) = web_sys::EventSource::new("/api/events") else {
-            return;
-        };
-        let pending = StoredValue::new(false);
-        let bump = move || {
-            if !pending.get_value() {
-                pending.set_value(true);
-                set_timeout(
-                    move || {
-                        pending.set_value(false);
-                        live.update(|n| *n = n.wrapping_add(1));
-                    },
-                    LIVE_THROTTLE,
-                );
-            }
-        };
-        let on_event =
-            Closure::<dyn Fn(web_sys::MessageEvent)>::new(move |_: web_sys::MessageEvent| bump());
-        for kind in ["health", "resync"] {
-            let _ =
-                source.add_event_listener_with_callback(kind, on_event.as_ref().unchecked_ref());
-        }
-        let opened = StoredValue::new(false);
-        let on_open = Closure::<dyn Fn(web_sys::Event)>::new(move |_: web_sys::Event| {
-            // The first open is the page's own; later ones are reconnects: re-read.
-            if opened.get_value() {
-                bump();
-            }
-            opened.set_value(true);
-        });
-        source.set_onopen(Some(on_open.as_ref().unchecked_ref()));
-        let source = send_wrapper::SendWrapper::new(source);
-        on_cleanup(move || source.close());
-        // The page keeps these for its lifetime.
-        on_event.forget();
-        on_open.forget();
-    });
-}
-
-#[cfg(not(feature = "hydrate"))]
-fn follow_events(_live: RwSignal<u32>) {}

@@ -13,12 +13,15 @@ pub enum Health {
     Inactive,
     /// Activated, not yet polled.
     Pending,
+    /// Restarting on request: expected to be back shortly.
+    Rebooting,
 }
 
 impl Health {
-    pub const ALL: [Health; 6] = [
+    pub const ALL: [Health; 7] = [
         Health::Online,
         Health::Degraded,
+        Health::Rebooting,
         Health::Offline,
         Health::Quarantined,
         Health::Inactive,
@@ -33,6 +36,7 @@ impl Health {
             Health::Quarantined => "Quarantined",
             Health::Inactive => "Inactive",
             Health::Pending => "Pending",
+            Health::Rebooting => "Rebooting",
         }
     }
 
@@ -45,6 +49,7 @@ impl Health {
             Health::Quarantined => "quarantined",
             Health::Inactive => "inactive",
             Health::Pending => "pending",
+            Health::Rebooting => "rebooting",
         }
     }
 

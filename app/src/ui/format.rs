@@ -40,6 +40,17 @@ pub fn bytes(n: u64) -> String {
     }
 }
 
+/// The time of day of `ms` (since the epoch) in UTC, e.g. "14:03:27 UTC".
+pub fn clock(ms: i64) -> String {
+    let secs = ms.div_euclid(1000).rem_euclid(86_400);
+    format!(
+        "{:02}:{:02}:{:02} UTC",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -54,5 +65,9 @@ mod tests {
         assert_eq!(bytes(512), "512 B");
         assert_eq!(bytes(1536), "1.5 KiB");
         assert_eq!(bytes(16_000_000_000), "14.9 GiB");
+        assert_eq!(
+            clock(86_400_000 + 14 * 3_600_000 + 3 * 60_000 + 27_500),
+            "14:03:27 UTC"
+        );
     }
 }

@@ -6,6 +6,7 @@ pub mod badge;
 pub mod dialog;
 pub mod field;
 pub mod format;
+pub mod live;
 pub mod page;
 pub mod steps;
 pub mod tabs;

@@ -155,7 +155,10 @@ pub struct PfSenseVersion {
 }
 
 /// `status` and its parts: shared with the browser (the device page shows them as they came).
-pub use app::devices::status::{Cpu, Disk, Gateway, Interface, Memory, Service, Status};
+pub use app::devices::status::{
+    ArpEntry, ArpTable, Cpu, DhcpLease, DhcpLeases, Disk, Gateway, Interface, Memory, Package,
+    Packages, PowerAccepted, Service, Status,
+};
 
 /// `config.get` result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -63,11 +63,44 @@ impl Registry {
     }
 }
 
-/// A running worker. Stop it with [`Worker::shutdown`].
+/// A running worker. Stop it with [`Worker::shutdown`]; to stop claiming earlier (as soon as the
+/// server's shutdown begins, while HTTP requests drain), call [`Worker::begin_shutdown`] or a
+/// [`ShutdownTrigger`] first.
 pub struct Worker {
     /// `Some(grace)` once shutdown has begun.
-    stop: watch::Sender<Option<Duration>>,
+    stop: Arc<watch::Sender<Option<Duration>>>,
     dispatcher: tokio::task::JoinHandle<()>,
+}
+
+/// Begins a worker's shutdown from elsewhere (e.g. the HTTP server's shutdown signal) without
+/// owning the worker. Cheap to clone.
+#[derive(Clone)]
+pub struct ShutdownTrigger {
+    stop: Arc<watch::Sender<Option<Duration>>>,
+}
+
+impl ShutdownTrigger {
+    /// See [`Worker::begin_shutdown`].
+    pub fn begin(&self, grace: Duration) {
+        begin(&self.stop, grace);
+    }
+}
+
+/// Record that shutdown has begun with `grace`; the first call wins, later ones change nothing.
+fn begin(stop: &watch::Sender<Option<Duration>>, grace: Duration) {
+    let begun = stop.send_if_modified(|state| {
+        if state.is_some() {
+            return false;
+        }
+        *state = Some(grace);
+        true
+    });
+    if begun {
+        tracing::info!(
+            grace_ms = grace.as_millis(),
+            "job worker stops claiming; running jobs may finish"
+        );
+    }
 }
 
 struct Shared {
@@ -87,6 +120,7 @@ impl Worker {
             &uuid::Uuid::new_v4().simple().to_string()[..8]
         );
         let (stop, stop_rx) = watch::channel(None);
+        let stop = Arc::new(stop);
         if queue.store().backend() == Backend::Postgres {
             super::listen::spawn(queue.store().clone(), queue.wake_handle(), stop_rx.clone());
         }
@@ -109,10 +143,25 @@ impl Worker {
         self.dispatcher.abort();
     }
 
+    /// Stop claiming now and give running attempts `grace` (counted from now) to finish; those
+    /// still running then are handed back to the queue. Returns at once: [`Worker::shutdown`]
+    /// waits for the end. Calling it again changes nothing.
+    pub fn begin_shutdown(&self, grace: Duration) {
+        begin(&self.stop, grace);
+    }
+
+    /// A handle that begins this worker's shutdown, for a task that does not own the worker.
+    pub fn shutdown_trigger(&self) -> ShutdownTrigger {
+        ShutdownTrigger {
+            stop: self.stop.clone(),
+        }
+    }
+
     /// Stop claiming, give running attempts until `grace` to finish, then hand the rest back to
-    /// the queue (not counted as attempts) so another start picks them up at once.
+    /// the queue (not counted as attempts) so another start picks them up at once. If shutdown
+    /// has already begun ([`Worker::begin_shutdown`]), its grace stands and this only waits.
     pub async fn shutdown(self, grace: Duration) {
-        let _ = self.stop.send(Some(grace));
+        begin(&self.stop, grace);
         let mut dispatcher = self.dispatcher;
         // The dispatcher waits for its attempts itself; `grace` bounds that wait, plus a margin
         // for the release queries.
@@ -165,6 +214,10 @@ async fn dispatch(shared: Arc<Shared>, mut stop: watch::Receiver<Option<Duration
                 Ok(permit) => permits.push(permit),
                 Err(_) => break,
             }
+        }
+        if stop.borrow().is_some() {
+            // Shutdown began while this loop was under way: claim nothing more.
+            break;
         }
         let limit = u32::try_from(permits.len()).unwrap_or(1);
         let claimed = match sql::claim(

@@ -15,6 +15,8 @@ pub enum Health {
     Online,
     Degraded,
     Offline,
+    /// Restarting on request (diag.reboot): not offline while it is expected back.
+    Rebooting,
     /// Managed, not yet polled.
     Unknown,
 }
@@ -25,6 +27,7 @@ impl Health {
             Health::Online => "online",
             Health::Degraded => "degraded",
             Health::Offline => "offline",
+            Health::Rebooting => "rebooting",
             Health::Unknown => "unknown",
         }
     }
@@ -34,6 +37,7 @@ impl Health {
             "online" => Health::Online,
             "degraded" => Health::Degraded,
             "offline" => Health::Offline,
+            "rebooting" => Health::Rebooting,
             _ => Health::Unknown,
         }
     }

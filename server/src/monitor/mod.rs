@@ -8,6 +8,7 @@
 //! devices polled every 30 s cost about 33 small row writes a second, not 33 transactions.
 
 pub mod health;
+pub mod outages;
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -25,6 +26,7 @@ use crate::notify::{admins_of, MailJob};
 use crate::ssh::{DeviceId, Engine, SshError};
 use crate::store::{now_ms, Store, StoreError};
 use health::{judge, Health, Reading};
+use outages::{Expecting, Outage, Outages, REBOOT_WINDOW};
 
 /// How the monitor paces itself.
 #[derive(Debug, Clone)]
@@ -74,10 +76,17 @@ pub struct Monitor {
 }
 
 impl Monitor {
-    /// Start polling; offline and back-online mails go through `queue`.
-    pub fn start(store: Store, engine: Engine, queue: Queue, config: MonitorConfig) -> Self {
+    /// Start polling; offline and back-online mails go through `queue`; outages recorded in
+    /// `outages` (reboots, shutdowns from Mudmap) are expected, not alarms.
+    pub fn start(
+        store: Store,
+        engine: Engine,
+        queue: Queue,
+        config: MonitorConfig,
+        outages: Outages,
+    ) -> Self {
         let (events, _) = broadcast::channel(4096);
-        let task = tokio::spawn(run(store, engine, queue, config, events.clone()));
+        let task = tokio::spawn(run(store, engine, queue, config, outages, events.clone()));
         Self { events, task }
     }
 
@@ -111,6 +120,10 @@ struct Tracked {
     /// The previous counters, for traffic rates.
     counters: Option<(Instant, u64, u64)>,
     polling: bool,
+    /// The last uptime it reported.
+    uptime: Option<u64>,
+    /// A reboot or shutdown Mudmap asked for.
+    expecting: Option<Expecting>,
 }
 
 /// The first poll of a device lands at a stable point inside the interval (a hash of its id), so
@@ -139,6 +152,12 @@ enum Write {
         device: DeviceId,
         error: String,
     },
+    /// A reboot or shutdown Mudmap asked for has begun: health set, no mail.
+    Expected {
+        device: DeviceId,
+        health: Health,
+        reason: String,
+    },
 }
 
 async fn run(
@@ -146,6 +165,7 @@ async fn run(
     engine: Engine,
     queue: Queue,
     config: MonitorConfig,
+    outages: Outages,
     events: broadcast::Sender<HealthEvent>,
 ) {
     let mut tracked: HashMap<DeviceId, Tracked> = HashMap::new();
@@ -167,6 +187,30 @@ async fn run(
                 health: Health::Unknown,
                 counters: None,
                 polling: false,
+                uptime: None,
+                expecting: None,
+            });
+        }
+        let mut writes = Vec::new();
+        for (id, kind, reason) in outages.take_new() {
+            let Some(device) = tracked.get_mut(&id) else {
+                outages.forget(&id);
+                continue;
+            };
+            device.expecting = Some(Expecting {
+                kind,
+                uptime_before: device.uptime,
+                until: now + REBOOT_WINDOW,
+            });
+            device.health = match kind {
+                Outage::Reboot => Health::Rebooting,
+                Outage::Shutdown => Health::Offline,
+            };
+            device.counters = None;
+            writes.push(Write::Expected {
+                device: id,
+                health: device.health,
+                reason,
             });
         }
         for (id, device) in tracked.iter_mut() {
@@ -182,14 +226,13 @@ async fn run(
                 (id, Instant::now(), result)
             });
         }
-        let mut writes = Vec::new();
         while let Some(done) = polls.try_join_next() {
             let Ok((id, at, result)) = done else { continue };
             let Some(device) = tracked.get_mut(&id) else {
                 continue;
             };
             device.polling = false;
-            if let Some(write) = settle(&id, device, at, result, &config) {
+            if let Some(write) = settle(&id, device, at, result, &config, &outages) {
                 writes.push(write);
             }
         }
@@ -219,9 +262,33 @@ fn settle(
     at: Instant,
     result: Result<Status, SshError>,
     config: &MonitorConfig,
+    outages: &Outages,
 ) -> Option<Write> {
+    if let Some(expecting) = device.expecting {
+        let over = at >= expecting.until;
+        let ends = match (&result, expecting.kind) {
+            // Back from the reboot when it answers with a fresh uptime (judged below as usual);
+            // an answer with the old uptime means the reboot has not begun yet.
+            (Ok(status), Outage::Reboot) => {
+                over || expecting
+                    .uptime_before
+                    .is_none_or(|before| status.uptime_secs < before)
+            }
+            // Powered on again after a shutdown.
+            (Ok(_), Outage::Shutdown) => true,
+            // Silent past the window: from here on an outage like any other.
+            (Err(_), Outage::Reboot) => over,
+            (Err(_), Outage::Shutdown) => false,
+        };
+        if !ends {
+            return None;
+        }
+        device.expecting = None;
+        outages.forget(id);
+    }
     match result {
         Ok(status) => {
+            device.uptime = Some(status.uptime_secs);
             let reading = judge(&status);
             let rates = device.counters.and_then(|(then, rx, tx)| {
                 let secs = at.duration_since(then).as_secs_f64();
@@ -273,6 +340,8 @@ async fn save(
     let now = now_ms();
     let mut tx = store.begin().await?;
     let mut changed = Vec::new();
+    // Outages Mudmap caused: announced, never mailed.
+    let mut expected = Vec::new();
     for write in writes {
         match write {
             Write::Answered {
@@ -334,6 +403,26 @@ async fn save(
                     changed.push((device, reading.health, reading.reason.clone(), Some(*was)));
                 }
             }
+            Write::Expected {
+                device,
+                health,
+                reason,
+            } => {
+                sqlx::query(
+                    "INSERT INTO device_status (device_id, org_id, health, health_reason, health_since, \
+                     updated_at) SELECT id, org_id, $2, $3, $4, $4 FROM devices WHERE id = $1 \
+                     ON CONFLICT (device_id) DO UPDATE SET health = excluded.health, \
+                     health_reason = excluded.health_reason, health_since = excluded.health_since, \
+                     offline_mailed = NULL, updated_at = excluded.updated_at",
+                )
+                .bind(&*device.0)
+                .bind(health.as_str())
+                .bind(reason)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                expected.push((device, *health, reason.clone()));
+            }
             Write::Offline { device, error } => {
                 sqlx::query(
                     "INSERT INTO device_status (device_id, org_id, health, health_reason, health_since, \
@@ -353,8 +442,16 @@ async fn save(
             }
         }
     }
-    let mut events = Vec::with_capacity(changed.len());
-    for (device, health, reason, was) in changed {
+    let mut events = Vec::with_capacity(changed.len() + expected.len());
+    let changed = changed
+        .into_iter()
+        .map(|(device, health, reason, was)| (device, health, reason, was, true))
+        .chain(
+            expected
+                .into_iter()
+                .map(|(device, health, reason)| (device, health, reason, None, false)),
+        );
+    for (device, health, reason, was, mail) in changed {
         let row: Option<(String, i64)> = sqlx::query_as(
             "SELECT d.org_id, s.health_since FROM devices d \
              JOIN device_status s ON s.device_id = d.id WHERE d.id = $1",
@@ -363,10 +460,12 @@ async fn save(
         .fetch_optional(&mut *tx)
         .await?;
         if let Some((org_id, since)) = row {
-            notify(
-                queue, &mut tx, &org_id, device, health, was, since, hold_down,
-            )
-            .await?;
+            if mail {
+                notify(
+                    queue, &mut tx, &org_id, device, health, was, since, hold_down,
+                )
+                .await?;
+            }
             tracing::info!(device.id = %device, health = health.as_str(), reason = %reason, "device health changed");
             events.push(HealthEvent {
                 org_id,

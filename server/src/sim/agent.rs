@@ -1,23 +1,32 @@
 //! The simulator's agent: answers agent-protocol requests from a device's model, exactly as the
 //! real on-device agent must (same methods, same shapes, same error codes).
 
+use std::sync::Arc;
+
 use serde_json::{json, Value};
 
 use super::device::SimDevice;
 use super::model::{DeviceModel, ServiceError};
-use crate::agent::protocol::{ErrorCode, Hello, Request, Response, PROTOCOL_VERSION};
+use crate::agent::protocol::{
+    ErrorCode, Hello, PowerAccepted, Request, Response, PROTOCOL_VERSION,
+};
 
 /// The agent version the simulator reports.
 pub const SIM_AGENT_VERSION: &str = "1.0.0";
 
 /// Methods this agent implements.
-pub const CAPABILITIES: [&str; 6] = [
+pub const CAPABILITIES: [&str; 11] = [
     "hello",
     "status",
     "config.get",
     "account.ensure",
     "account.remove",
     "service.control",
+    "dhcp.leases",
+    "arp.table",
+    "packages.list",
+    "diag.reboot",
+    "diag.shutdown",
 ];
 
 /// Parse one line into a request of our protocol version, or the error response.
@@ -48,7 +57,7 @@ fn parse(line: &[u8]) -> Result<Request, Response> {
 
 /// Handle one line for a whole device: the account methods change the device's SSH access; the
 /// rest read its model.
-pub fn handle_device_line(device: &SimDevice, line: &[u8]) -> Response {
+pub fn handle_device_line(device: &Arc<SimDevice>, line: &[u8]) -> Response {
     let request = match parse(line) {
         Ok(r) => r,
         Err(response) => return response,
@@ -107,6 +116,17 @@ pub fn handle_device_line(device: &SimDevice, line: &[u8]) -> Response {
             }
             Response::success(request.id, json!({ "removed": removed }))
         }
+        "diag.reboot" | "diag.shutdown" => {
+            let reboot = request.method == "diag.reboot";
+            device.power(reboot);
+            let action = if reboot { "reboot" } else { "shutdown" };
+            Response::success(
+                request.id,
+                to_value(&PowerAccepted {
+                    action: action.to_owned(),
+                }),
+            )
+        }
         "service.control" => match device.model.lock() {
             Ok(mut model) => service_control(&mut model, &request),
             Err(_) => Response::failure(Some(request.id), ErrorCode::Internal, "model lock"),
@@ -158,6 +178,9 @@ fn dispatch(model: &DeviceModel, request: &Request) -> Response {
         "hello" => hello(model, request),
         "status" => Response::success(request.id, to_value(&model.status())),
         "config.get" => Response::success(request.id, to_value(&model.config_document())),
+        "dhcp.leases" => Response::success(request.id, to_value(&model.dhcp_leases())),
+        "arp.table" => Response::success(request.id, to_value(&model.arp_table())),
+        "packages.list" => Response::success(request.id, to_value(&model.packages())),
         other => Response::failure(
             Some(request.id),
             ErrorCode::UnknownMethod,

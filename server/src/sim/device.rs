@@ -111,6 +111,8 @@ pub struct SimDevice {
     pub channels_refused: AtomicUsize,
     /// SSH sessions accepted so far (tests count reconnects).
     pub sessions_started: AtomicUsize,
+    /// How long the device is down after `diag.reboot`.
+    pub reboot_duration: Duration,
     faults: watch::Sender<Faults>,
     lockouts: Mutex<HashMap<IpAddr, Lockout>>,
 }
@@ -139,6 +141,7 @@ impl SimDevice {
             max_channels_seen: AtomicUsize::new(0),
             channels_refused: AtomicUsize::new(0),
             sessions_started: AtomicUsize::new(0),
+            reboot_duration: Duration::from_secs(8),
             faults,
             lockouts: Mutex::new(HashMap::new()),
         }
@@ -233,6 +236,34 @@ impl SimDevice {
                 map.remove(&peer);
             }
         }
+    }
+
+    /// `diag.reboot` / `diag.shutdown`, a second after the answer (as pfSense's rc.reboot runs in
+    /// the background): every connection drops and sshd stops listening; after a reboot it
+    /// listens again `reboot_duration` later with its uptime reset, after a shutdown only when
+    /// powered on through the control API (`{"refuse": false}`).
+    pub fn power(self: &Arc<Self>, reboot: bool) {
+        let device = Arc::clone(self);
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            device.patch_faults(FaultPatch {
+                refuse: Some(true),
+                drop_connections: true,
+                ..FaultPatch::default()
+            });
+            if let Ok(mut model) = device.model.lock() {
+                model.rebooted();
+            }
+            tracing::info!(device = device.index, reboot, "simulated device went down");
+            if reboot {
+                tokio::time::sleep(device.reboot_duration).await;
+                device.patch_faults(FaultPatch {
+                    refuse: Some(false),
+                    ..FaultPatch::default()
+                });
+                tracing::info!(device = device.index, "simulated device is back up");
+            }
+        });
     }
 
     /// Lift every lockout (control API).

@@ -35,6 +35,8 @@ pub struct SimOptions {
     pub password: String,
     /// Pre-install the seed-derived service key on every device (demo fleet, benchmarks).
     pub authorize_service_keys: bool,
+    /// How long a device is down after `diag.reboot`.
+    pub reboot_duration: Duration,
 }
 
 impl Default for SimOptions {
@@ -47,6 +49,7 @@ impl Default for SimOptions {
             latency: Latency::default(),
             password: "pfsense".to_owned(),
             authorize_service_keys: true,
+            reboot_duration: Duration::from_secs(8),
         }
     }
 }
@@ -91,13 +94,15 @@ impl Simulator {
                 .await
                 .map_err(|cause| SimError::Bind { addr, index, cause })?;
             let port = listener.local_addr().map(|a| a.port()).unwrap_or(wanted);
-            let device = Arc::new(SimDevice::new(
+            let mut device = SimDevice::new(
                 options.seed,
                 index,
                 port,
                 options.password.clone(),
                 options.latency,
-            ));
+            );
+            device.reboot_duration = options.reboot_duration;
+            let device = Arc::new(device);
             if options.authorize_service_keys {
                 device.authorize(service_key(options.seed, index).public_key().clone());
                 device

@@ -9,8 +9,19 @@ use std::time::Instant;
 use sha2::{Digest, Sha256};
 
 use crate::agent::protocol::{
-    ConfigDocument, Cpu, Disk, Gateway, Interface, Memory, PfSenseVersion, Service, Status,
+    ArpEntry, ArpTable, ConfigDocument, Cpu, DhcpLease, DhcpLeases, Disk, Gateway, Interface,
+    Memory, Package, Packages, PfSenseVersion, Service, Status,
 };
+
+/// Host names the simulated LAN clients send.
+const CLIENTS: [&str; 6] = [
+    "laptop-ana",
+    "desk-07",
+    "phone-ben",
+    "nas",
+    "tv-lounge",
+    "voip-12",
+];
 
 /// The pfSense releases the simulated fleet is drawn from.
 const VERSIONS: [(&str, &str); 4] = [
@@ -325,6 +336,129 @@ impl DeviceModel {
             Some((net, _)) => format!("{net}.254"),
             None => addr.to_owned(),
         }
+    }
+
+    /// The device came back from a reboot: uptime starts again from zero.
+    pub fn rebooted(&mut self) {
+        self.booted = Instant::now();
+        self.uptime_offset = 0;
+    }
+
+    /// Status > DHCP Leases: a few dynamic leases on LAN (one of them expired) and one static
+    /// mapping, stable per device.
+    pub fn dhcp_leases(&self) -> DhcpLeases {
+        let lan = self.lan_prefix();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        let count = 3 + self.index % 4;
+        let mut leases: Vec<DhcpLease> = (0..count)
+            .map(|n| {
+                let expired = n + 1 == count;
+                DhcpLease {
+                    ip: format!("{lan}.{}", 100 + n),
+                    mac: self.mac(n),
+                    hostname: CLIENTS[(self.index + n) as usize % CLIENTS.len()].to_owned(),
+                    interface: "lan".to_owned(),
+                    kind: "dynamic".to_owned(),
+                    state: if expired { "expired" } else { "active" }.to_owned(),
+                    online: !expired,
+                    ends_at: Some(if expired {
+                        now - 600
+                    } else {
+                        now + 3_600 + i64::from(n) * 300
+                    }),
+                }
+            })
+            .collect();
+        leases.push(DhcpLease {
+            ip: format!("{lan}.10"),
+            mac: self.mac(99),
+            hostname: "printer".to_owned(),
+            interface: "lan".to_owned(),
+            kind: "static".to_owned(),
+            state: "static".to_owned(),
+            online: true,
+            ends_at: None,
+        });
+        leases.sort_by_key(|l| l.ip.rsplit('.').next().and_then(|o| o.parse::<u8>().ok()));
+        DhcpLeases { leases }
+    }
+
+    /// Diagnostics > ARP Table: the WAN gateway (permanent) and every online LAN client.
+    pub fn arp_table(&self) -> ArpTable {
+        let mut entries = vec![ArpEntry {
+            ip: self.wan_gateway(),
+            mac: self.mac(200),
+            interface: "igb0".to_owned(),
+            hostname: String::new(),
+            expires_secs: None,
+        }];
+        entries.extend(
+            self.dhcp_leases()
+                .leases
+                .into_iter()
+                .filter(|l| l.online)
+                .enumerate()
+                .map(|(n, l)| ArpEntry {
+                    ip: l.ip,
+                    mac: l.mac,
+                    interface: "igb1".to_owned(),
+                    hostname: format!("{}.{}", l.hostname, self.domain),
+                    expires_secs: Some(1_200 - 37 * n as u64),
+                }),
+        );
+        ArpTable { entries }
+    }
+
+    /// System > Package Manager > Installed Packages.
+    pub fn packages(&self) -> Packages {
+        let mut packages = vec![Package {
+            name: "openvpn-client-export".to_owned(),
+            version: "1.9.2".to_owned(),
+            description: "Exports pre-configured OpenVPN Client configurations".to_owned(),
+        }];
+        if self.index.is_multiple_of(2) {
+            packages.push(Package {
+                name: "pfBlockerNG".to_owned(),
+                version: "3.2.0_8".to_owned(),
+                description: "IP and DNSBL blocking".to_owned(),
+            });
+        }
+        if self.index.is_multiple_of(3) {
+            packages.push(Package {
+                name: "acme".to_owned(),
+                version: "0.8".to_owned(),
+                description: "Automated Certificate Management Environment".to_owned(),
+            });
+        }
+        packages.sort_by_key(|p| p.name.to_lowercase());
+        Packages { packages }
+    }
+
+    /// "10.x.y" of the LAN's /24.
+    fn lan_prefix(&self) -> String {
+        let lan = self
+            .interfaces
+            .iter()
+            .find(|i| i.name == "lan")
+            .map(|i| i.ipv4.as_str())
+            .unwrap_or("10.0.0.1/24");
+        let addr = lan.split('/').next().unwrap_or(lan);
+        addr.rsplit_once('.')
+            .map(|(net, _)| net.to_owned())
+            .unwrap_or_else(|| addr.to_owned())
+    }
+
+    /// A stable, locally administered MAC address for client `n` of this device.
+    fn mac(&self, n: u32) -> String {
+        let [_, _, c, d] = self.index.to_be_bytes();
+        format!(
+            "02:6d:{c:02x}:{d:02x}:{:02x}:{:02x}",
+            n / 256 % 256,
+            n % 256
+        )
     }
 
     /// Live figures as of now.

@@ -3,18 +3,18 @@
 
 use std::time::Duration;
 
-use crate::support::{token_in, with_smtp, Api, TestDbRef, TestServer};
+use crate::support::{capture_logs, token_in, with_smtp, Api, TestDbRef, TestServer};
 use mudmap::mail::sink::{ReceivedMail, SmtpSink};
 use serde_json::{json, Value};
 
 const PASSWORD: &str = "plover-granite-tundra-42";
 
-struct Env {
-    server: TestServer,
+pub(crate) struct Env {
+    pub(crate) server: TestServer,
     sink: SmtpSink,
 }
 
-async fn start(db: &TestDbRef) -> Env {
+pub(crate) async fn start(db: &TestDbRef) -> Env {
     let sink = SmtpSink::start("127.0.0.1:0".parse().unwrap(), None)
         .await
         .unwrap();
@@ -46,6 +46,18 @@ impl Env {
         );
     }
 
+    /// How many mails to `to` have a subject containing `subject` so far.
+    fn mails_about(&self, to: &str, subject: &str) -> usize {
+        self.sink
+            .messages()
+            .iter()
+            .filter(|m| {
+                m.to.iter().any(|t| t.contains(to))
+                    && m.header("subject").is_some_and(|s| s.contains(subject))
+            })
+            .count()
+    }
+
     fn mails_to(&self, to: &str) -> usize {
         self.sink
             .messages()
@@ -55,7 +67,7 @@ impl Env {
     }
 
     /// Register `email`, open the verification link from the mail, sign in.
-    async fn member(&self, email: &str, org: &str) -> Api {
+    pub(crate) async fn member(&self, email: &str, org: &str) -> Api {
         let api = Api::new(&self.server);
         let (status, body) = api
             .call(
@@ -91,6 +103,8 @@ fn error_text(body: &Value) -> String {
 }
 
 async fn sign_up_verify_and_sign_in_with_mail_over_smtp(db: &TestDbRef) {
+    // Every log line of this process, at every level, from before the server starts.
+    let logs = capture_logs();
     let env = start(db).await;
     let api = Api::new(&env.server);
     // Bad input is refused with a sentence and creates nothing.
@@ -197,6 +211,18 @@ async fn sign_up_verify_and_sign_in_with_mail_over_smtp(db: &TestDbRef) {
     assert!(api.signed_out());
     assert_eq!(me_status(&anonymous).await, Value::Null);
     env.server.stop().await.unwrap();
+
+    // The logs name the recipient only masked, and never carry the link's token.
+    let text = logs.text();
+    assert!(
+        text.contains("a***@example.com"),
+        "the mail's log line (masked recipient) was not captured ({} bytes of logs)",
+        text.len()
+    );
+    for secret in ["ann@example.com", "Ann@Example.com", token.as_str()] {
+        let leaks: Vec<&str> = text.lines().filter(|l| l.contains(secret)).collect();
+        assert!(leaks.is_empty(), "{secret:?} is in the logs: {leaks:#?}");
+    }
 }
 
 async fn me_status(api: &Api) -> Value {
@@ -474,7 +500,7 @@ fn id_of(members: &[(String, String, String)], email: &str) -> String {
 }
 
 /// Invite `email` as `role` from `inviter`; the invitee registers through the mailed link.
-async fn invite_and_join(env: &Env, inviter: &Api, email: &str, role: &str) -> Api {
+pub(crate) async fn invite_and_join(env: &Env, inviter: &Api, email: &str, role: &str) -> Api {
     let (status, body) = inviter
         .call("orgs/invite", &[("email", email), ("role", role)])
         .await;
@@ -673,6 +699,24 @@ async fn organisations_are_isolated_from_each_other(db: &TestDbRef) {
         .await;
     assert_eq!(status, 200, "{device}");
     let alpha_device = device["id"].as_str().unwrap().to_owned();
+    let (status, group) = alice
+        .call("groups/create", &[("name", "Alpha customers")])
+        .await;
+    assert_eq!(status, 200, "{group}");
+    let alpha_group = group["id"].as_str().unwrap().to_owned();
+    let (status, _) = alice
+        .call(
+            "groups/set-member",
+            &[
+                ("id", &alpha_group),
+                ("device_id", &alpha_device),
+                ("member", "true"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, group) = bob.call("groups/create", &[("name", "Bravo sites")]).await;
+    let bravo_group = group["id"].as_str().unwrap().to_owned();
     // Make Alpha's job failed, so retrying it would be possible for Alpha.
     let store = mudmap::store::Store::connect(&db.url, &db.settings.database)
         .await
@@ -729,6 +773,45 @@ async fn organisations_are_isolated_from_each_other(db: &TestDbRef) {
             404,
         ),
         ("devices/activation", vec![("id", "no-such-run")], 404),
+        ("devices/tables", vec![("id", &alpha_device)], 404),
+        (
+            "devices/power",
+            vec![
+                ("id", &alpha_device),
+                ("action", "reboot"),
+                ("confirm", "alpha-fw"),
+            ],
+            404,
+        ),
+        ("groups/get", vec![("id", &alpha_group)], 404),
+        (
+            "groups/rename",
+            vec![("id", &alpha_group), ("name", "pwned")],
+            404,
+        ),
+        ("groups/delete", vec![("id", &alpha_group)], 404),
+        (
+            "groups/set-member",
+            vec![
+                ("id", &alpha_group),
+                ("device_id", &alpha_device),
+                ("member", "false"),
+            ],
+            404,
+        ),
+        // Alpha's device cannot be put in Bob's own group either.
+        (
+            "groups/set-member",
+            vec![
+                ("id", &bravo_group),
+                ("device_id", &alpha_device),
+                ("member", "true"),
+            ],
+            404,
+        ),
+        ("groups/list", vec![], 200),
+        // The same name in another organisation is not a duplicate.
+        ("groups/create", vec![("name", "Alpha customers")], 200),
         // The same address in another organisation is not a duplicate.
         (
             "devices/add",
@@ -826,7 +909,9 @@ async fn organisations_are_isolated_from_each_other(db: &TestDbRef) {
         // The invitation link is itself the capability to read that invitation (it went to the
         // invitee's inbox); everything else must show Bob nothing of Alpha.
         if *expected == 200
-            && (endpoint.starts_with("orgs/") || endpoint.starts_with("fleet/"))
+            && (endpoint.starts_with("orgs/")
+                || endpoint.starts_with("fleet/")
+                || endpoint.starts_with("groups/"))
             && *endpoint != "orgs/invitation-preview"
         {
             let text = body.to_string();
@@ -843,6 +928,7 @@ async fn organisations_are_isolated_from_each_other(db: &TestDbRef) {
     for (endpoint, form, _) in &matrix {
         if !(endpoint.starts_with("orgs/")
             || endpoint.starts_with("devices/")
+            || endpoint.starts_with("groups/")
             || endpoint.starts_with("fleet/"))
             || *endpoint == "orgs/invitation-preview"
         {
@@ -856,6 +942,10 @@ async fn organisations_are_isolated_from_each_other(db: &TestDbRef) {
     let (_, devices) = alice.call("devices/list", &[]).await;
     assert_eq!(devices[0]["name"], "alpha-fw");
     assert_eq!(devices.as_array().unwrap().len(), 1);
+    let (_, groups) = alice.call("groups/list", &[]).await;
+    assert_eq!(groups[0]["name"], "Alpha customers");
+    assert_eq!(groups[0]["devices"], 1, "{groups}");
+    assert_eq!(groups.as_array().unwrap().len(), 1);
     assert_eq!(member_ids(&alice).await, alpha_members);
     assert_eq!(me(&alice).await["current"]["name"], "Alpha");
     let (_, invitations) = alice.call("orgs/invitations", &[]).await;
@@ -935,7 +1025,11 @@ async fn an_existing_account_accepts_an_invitation_and_switches_organisations(db
     env.server.stop().await.unwrap();
 }
 
-fn device_form<'a>(name: &'a str, host: &'a str, port: &'a str) -> Vec<(&'a str, &'a str)> {
+pub(crate) fn device_form<'a>(
+    name: &'a str,
+    host: &'a str,
+    port: &'a str,
+) -> Vec<(&'a str, &'a str)> {
     vec![
         ("name", name),
         ("host", host),
@@ -1112,6 +1206,436 @@ async fn devices_are_added_edited_and_deleted_by_the_right_roles(db: &TestDbRef)
     env.server.stop().await.unwrap();
 }
 
+/// A direct connection to the test's database, for setting up states the API cannot reach
+/// (expired links, failed jobs) and for checking what was stored.
+async fn store_of(db: &TestDbRef) -> mudmap::store::Store {
+    mudmap::store::Store::connect(&db.url, &db.settings.database)
+        .await
+        .unwrap()
+}
+
+/// Wait until the mail jobs whose payload matches `pattern` (SQL LIKE) are all in `state`;
+/// returns their (state, attempts).
+async fn wait_jobs(
+    store: &mudmap::store::Store,
+    pattern: &str,
+    expected: usize,
+    state: &str,
+) -> Vec<(String, i64)> {
+    let mut rows: Vec<(String, i64)> = Vec::new();
+    for _ in 0..400 {
+        rows = sqlx::query_as(
+            "SELECT state, attempts FROM jobs WHERE kind = 'mail' AND payload LIKE $1",
+        )
+        .bind(pattern)
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+        if rows.len() == expected && rows.iter().all(|(s, _)| s == state) {
+            return rows;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("wanted {expected} jobs {state} for {pattern:?}; got {rows:?}");
+}
+
+async fn adding_a_device_mails_the_owners_and_admins(db: &TestDbRef) {
+    let env = start(db).await;
+    let owner = env.member("owner@example.com", "Acme").await;
+    invite_and_join(&env, &owner, "ada@example.com", "admin").await;
+    let operator = invite_and_join(&env, &owner, "otto@example.com", "operator").await;
+
+    let (status, fw) = operator
+        .call("devices/add", &device_form("acme-hq", "192.0.2.10", "22"))
+        .await;
+    assert_eq!(status, 200, "{fw}");
+    let id = fw["id"].as_str().unwrap().to_owned();
+    for admin in ["owner@example.com", "ada@example.com"] {
+        let mail = env.mail(admin, "Firewall acme-hq was added to Acme").await;
+        let links = mail.links();
+        assert!(
+            links.iter().any(|l| l.ends_with(&format!("/devices/{id}"))),
+            "the mail links to the firewall: {links:?}"
+        );
+    }
+    // One job per owner and admin (not the operator), carrying ids: the name is read at send time.
+    let store = store_of(db).await;
+    let payloads: Vec<(String,)> = sqlx::query_as(
+        "SELECT payload FROM jobs WHERE kind = 'mail' AND payload LIKE '%device_added%'",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(payloads.len(), 2, "{payloads:?}");
+    for (payload,) in &payloads {
+        assert!(
+            payload.contains(&id) && !payload.contains("acme-hq"),
+            "{payload}"
+        );
+    }
+
+    // A device deleted before its mail goes out is not announced: SMTP refuses for a while, the
+    // device is deleted meanwhile, and the retried mail is skipped.
+    env.sink.set_reject(true);
+    let (status, temp) = owner
+        .call("devices/add", &device_form("temp-fw", "192.0.2.11", "22"))
+        .await;
+    assert_eq!(status, 200, "{temp}");
+    let temp_id = temp["id"].as_str().unwrap().to_owned();
+    // Payload keys are in alphabetical order: the device id comes first.
+    let pattern = format!("%{temp_id}%device_added%");
+    let mut attempted = false;
+    for _ in 0..400 {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT state, attempts FROM jobs WHERE kind = 'mail' AND payload LIKE $1",
+        )
+        .bind(&pattern)
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+        if rows.len() == 2 && rows.iter().all(|(s, a)| s == "queued" && *a >= 1) {
+            attempted = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(attempted, "the refused mails were not waiting for a retry");
+    let (status, body) = owner.call("devices/delete", &[("id", &temp_id)]).await;
+    assert_eq!(status, 200, "{body}");
+    env.sink.set_reject(false);
+    // Due now rather than after the backoff.
+    sqlx::query("UPDATE jobs SET run_at = 0 WHERE state = 'queued'")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    // Done (skipped) on the attempt after the deletion; had it been sent, it would be in the sink
+    // by now.
+    let rows = wait_jobs(&store, &pattern, 2, "done").await;
+    assert!(rows.iter().all(|(_, attempts)| *attempts >= 2), "{rows:?}");
+    assert_eq!(
+        env.mails_about("example.com", "temp-fw was added"),
+        0,
+        "a deleted device is not announced as added"
+    );
+    store.close().await;
+    env.server.stop().await.unwrap();
+}
+
+/// The jobs page of `api`'s organisation.
+async fn org_jobs(api: &Api, failed_only: bool) -> Vec<Value> {
+    let flag = if failed_only { "true" } else { "false" };
+    let (status, jobs) = api.call("orgs/jobs", &[("failed_only", flag)]).await;
+    assert_eq!(status, 200, "{jobs}");
+    jobs.as_array().unwrap().clone()
+}
+
+async fn a_failed_job_is_retried_by_an_admin(db: &TestDbRef) {
+    let env = start(db).await;
+    let owner = env.member("owner@example.com", "Acme").await;
+    let viewer = invite_and_join(&env, &owner, "vera@example.com", "viewer").await;
+    env.mail("owner@example.com", "joined").await;
+    // The owners' "new member" notice, once it has been sent.
+    let mut notice = Value::Null;
+    for _ in 0..200 {
+        notice = org_jobs(&owner, false)
+            .await
+            .into_iter()
+            .find(|j| j["title"] == "Mail: new member notice")
+            .unwrap_or(Value::Null);
+        if notice["state"] == "done" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(notice["state"], "done", "{notice}");
+    let id = notice["id"].as_str().unwrap().to_owned();
+
+    // It failed for good (as after SMTP refused it eight times).
+    let store = store_of(db).await;
+    sqlx::query(
+        "UPDATE jobs SET state = 'failed', attempts = max_attempts, last_error = 'SMTP refused', \
+         finished_at = NULL WHERE id = $1",
+    )
+    .bind(&id)
+    .execute(store.pool())
+    .await
+    .unwrap();
+    let failed = org_jobs(&owner, true).await;
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0]["id"], id.as_str());
+    assert_eq!(failed[0]["last_error"], "SMTP refused");
+
+    let (status, _) = viewer.call("orgs/retry-job", &[("id", &id)]).await;
+    assert_eq!(status, 403, "a viewer cannot retry jobs");
+    let (status, body) = owner.call("orgs/retry-job", &[("id", &id)]).await;
+    assert_eq!(status, 200, "{body}");
+    // Back in the queue with a fresh set of attempts (the worker may already have taken it).
+    let (state, attempts): (String, i64) =
+        sqlx::query_as("SELECT state, attempts FROM jobs WHERE id = $1")
+            .bind(&id)
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    assert!(
+        ["queued", "running", "done"].contains(&state.as_str()) && attempts <= 1,
+        "{state} after {attempts} attempts"
+    );
+    // It runs again: done after one attempt (without the reset it would have given up), and the
+    // notice arrives a second time.
+    let mut row = (String::new(), 0i64);
+    for _ in 0..200 {
+        row = sqlx::query_as("SELECT state, attempts FROM jobs WHERE id = $1")
+            .bind(&id)
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        if row.0 != "queued" && row.0 != "running" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(row, ("done".to_owned(), 1), "the retried job's outcome");
+    for _ in 0..200 {
+        if env.mails_about("owner@example.com", "joined") >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(env.mails_about("owner@example.com", "joined"), 2);
+    assert!(
+        org_jobs(&owner, true).await.is_empty(),
+        "no failed job is left"
+    );
+    // Only failed jobs can be retried.
+    let (status, _) = owner.call("orgs/retry-job", &[("id", &id)]).await;
+    assert_eq!(status, 404);
+    store.close().await;
+    env.server.stop().await.unwrap();
+}
+
+/// The emails `api` sees when searching the members of its organisation for `term`.
+async fn member_search(api: &Api, term: &str) -> Vec<String> {
+    let (status, body) = api.call("orgs/members", &[("search", term)]).await;
+    assert_eq!(status, 200, "{body}");
+    let mut emails: Vec<String> = body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["email"].as_str().unwrap().to_owned())
+        .collect();
+    emails.sort();
+    emails
+}
+
+async fn count(store: &mudmap::store::Store, sql: &'static str, id: &str) -> i64 {
+    let (n,): (i64,) = sqlx::query_as(sql)
+        .bind(id)
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    n
+}
+
+async fn members_search_leave_and_organisations_are_deleted_whole(db: &TestDbRef) {
+    let env = start(db).await;
+    let owner = env.member("owner@example.com", "Acme").await;
+    let acme_id = me(&owner).await["current"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let admin = invite_and_join(&env, &owner, "vera@example.com", "admin").await;
+    let operator = invite_and_join(&env, &owner, "otto@example.com", "operator").await;
+    let second_owner = invite_and_join(&env, &owner, "olga@example.com", "owner").await;
+
+    // Search matches part of the address, in any case; a wildcard is searched for literally.
+    assert_eq!(member_search(&owner, "").await.len(), 4);
+    assert_eq!(member_search(&owner, "vera").await, ["vera@example.com"]);
+    assert_eq!(member_search(&owner, "OTT").await, ["otto@example.com"]);
+    assert_eq!(
+        member_search(&operator, "o").await.len(),
+        4,
+        "every address has an o"
+    );
+    assert_eq!(member_search(&owner, "ol").await, ["olga@example.com"]);
+    assert!(member_search(&owner, "%").await.is_empty());
+    assert!(member_search(&owner, "nobody").await.is_empty());
+
+    // An admin leaves: no longer a member, no organisation left.
+    let (status, body) = admin.call("orgs/leave", &[]).await;
+    assert_eq!(status, 200, "{body}");
+    let vera = me(&admin).await;
+    assert!(vera["current"].is_null(), "{vera}");
+    assert!(vera["orgs"].as_array().unwrap().is_empty(), "{vera}");
+    let (status, _) = admin.call("orgs/members", &[("search", "")]).await;
+    assert_eq!(status, 422, "no organisation any more");
+    assert!(member_search(&owner, "vera").await.is_empty());
+    // An owner may leave while another owner stays; the last one may not.
+    let (status, body) = second_owner.call("orgs/leave", &[]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        member_search(&owner, "").await,
+        ["otto@example.com", "owner@example.com"]
+    );
+    let (status, _) = owner.call("orgs/leave", &[]).await;
+    assert_eq!(status, 409);
+
+    // Deleting takes the members, devices and invitations with it; the owner's session falls
+    // back to their other organisation.
+    let (status, fw) = owner
+        .call("devices/add", &device_form("acme-hq", "192.0.2.10", "22"))
+        .await;
+    assert_eq!(status, 200, "{fw}");
+    let (status, _) = owner
+        .call(
+            "orgs/invite",
+            &[("email", "ines@example.com"), ("role", "viewer")],
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, backup) = owner.call("orgs/create", &[("name", "Backup")]).await;
+    assert_eq!(status, 200, "{backup}");
+    let (status, _) = owner.call("orgs/switch", &[("org_id", &acme_id)]).await;
+    assert_eq!(status, 200);
+    let (status, body) = owner.call("orgs/delete", &[("confirm_name", "acme")]).await;
+    assert_eq!(status, 422, "the name must match exactly: {body}");
+    let (status, body) = owner.call("orgs/delete", &[("confirm_name", "Acme")]).await;
+    assert_eq!(status, 200, "{body}");
+
+    let store = store_of(db).await;
+    for sql in [
+        "SELECT COUNT(*) FROM organisations WHERE id = $1",
+        "SELECT COUNT(*) FROM memberships WHERE org_id = $1",
+        "SELECT COUNT(*) FROM devices WHERE org_id = $1",
+        "SELECT COUNT(*) FROM invitations WHERE org_id = $1",
+    ] {
+        assert_eq!(count(&store, sql, &acme_id).await, 0, "{sql}");
+    }
+    store.close().await;
+    let now = me(&owner).await;
+    assert_eq!(now["current"]["name"], "Backup", "{now}");
+    assert_eq!(now["orgs"].as_array().unwrap().len(), 1, "{now}");
+    let otto = me(&operator).await;
+    assert!(otto["current"].is_null(), "{otto}");
+    assert!(otto["orgs"].as_array().unwrap().is_empty(), "{otto}");
+    let (status, _) = operator.call("devices/list", &[]).await;
+    assert_eq!(
+        status, 422,
+        "the deleted organisation's devices are out of reach"
+    );
+    env.server.stop().await.unwrap();
+}
+
+async fn expired_verification_and_invitation_links_are_refused(db: &TestDbRef) {
+    let env = start(db).await;
+    let store = store_of(db).await;
+
+    // Verification: refused as expired; the address stays unconfirmed and the link unused.
+    let ann = Api::new(&env.server);
+    let (status, body) = ann
+        .call(
+            "auth/register",
+            &[
+                ("email", "ann@example.com"),
+                ("password", PASSWORD),
+                ("org_name", "Ann's MSP"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let token = token_in(
+        &env.mail("ann@example.com", "Confirm").await,
+        "/verify-email",
+    );
+    sqlx::query("UPDATE email_tokens SET expires_at = 1 WHERE purpose = 'verify_email'")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let (status, body) = ann.call("auth/verify-email", &[("token", &token)]).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(error_text(&body).contains("expired"), "{body}");
+    let (verified, used): (Option<i64>, Option<i64>) = sqlx::query_as(
+        "SELECT u.email_verified_at, t.used_at FROM users u \
+         JOIN email_tokens t ON t.user_id = u.id WHERE u.email = $1",
+    )
+    .bind("ann@example.com")
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert_eq!((verified, used), (None, None));
+    let (status, body) = ann
+        .call(
+            "auth/login",
+            &[("email", "ann@example.com"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(status, 403, "still unverified: {body}");
+    assert!(body.get("Unverified").is_some(), "{body}");
+
+    // Invitations: to a new address and to an existing account, both expired before use.
+    let owner = env.member("owner@example.com", "Acme").await;
+    let dave = env.member("dave@example.com", "Dave Co").await;
+    for email in ["carol@example.com", "dave@example.com"] {
+        let (status, body) = owner
+            .call("orgs/invite", &[("email", email), ("role", "viewer")])
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let carol_token = token_in(&env.mail("carol@example.com", "invit").await, "/invite");
+    let dave_token = token_in(&env.mail("dave@example.com", "invit").await, "/invite");
+    sqlx::query("UPDATE invitations SET expires_at = 1")
+        .execute(store.pool())
+        .await
+        .unwrap();
+
+    let carol = Api::new(&env.server);
+    let (status, body) = carol
+        .call("orgs/invitation-preview", &[("token", &carol_token)])
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(error_text(&body).contains("expired"), "{body}");
+    let (status, body) = carol
+        .call(
+            "auth/register",
+            &[
+                ("email", "carol@example.com"),
+                ("password", PASSWORD),
+                ("org_name", ""),
+                ("invitation", &carol_token),
+            ],
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(error_text(&body).contains("expired"), "{body}");
+    assert_eq!(
+        count(
+            &store,
+            "SELECT COUNT(*) FROM users WHERE email = $1",
+            "carol@example.com"
+        )
+        .await,
+        0,
+        "no account was created"
+    );
+    let (status, body) = dave
+        .call("orgs/accept-invitation", &[("token", &dave_token)])
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(error_text(&body).contains("expired"), "{body}");
+    let dave_now = me(&dave).await;
+    assert_eq!(dave_now["orgs"].as_array().unwrap().len(), 1, "{dave_now}");
+    assert_eq!(dave_now["current"]["name"], "Dave Co");
+    assert_eq!(member_search(&owner, "").await, ["owner@example.com"]);
+    let (accepted,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM invitations WHERE accepted_at IS NOT NULL OR accepted_by IS NOT NULL",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(accepted, 0);
+    store.close().await;
+    env.server.stop().await.unwrap();
+}
+
 async fn cross_site_writes_are_refused(db: &TestDbRef) {
     let env = start(db).await;
     let alice = env.member("alice@example.com", "Alpha").await;
@@ -1144,6 +1668,10 @@ async fn cross_site_writes_are_refused(db: &TestDbRef) {
 on_both_engines!(
     sign_up_verify_and_sign_in_with_mail_over_smtp,
     devices_are_added_edited_and_deleted_by_the_right_roles,
+    adding_a_device_mails_the_owners_and_admins,
+    a_failed_job_is_retried_by_an_admin,
+    members_search_leave_and_organisations_are_deleted_whole,
+    expired_verification_and_invitation_links_are_refused,
     an_existing_account_accepts_an_invitation_and_switches_organisations,
     roles_decide_who_may_change_what,
     organisations_are_isolated_from_each_other,

@@ -3,15 +3,13 @@
 //! with its own message and nothing left on the device, delete with on-device cleanup, quarantine
 //! on a changed host key, and a scan of the database and the logs for the password.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use mudmap::mail::sink::SmtpSink;
+use mudmap::mail::sink::{ReceivedMail, SmtpSink};
 use mudmap::sim::{FaultPatch, SimOptions, Simulator};
 use serde_json::Value;
 
-use crate::support::{with_smtp, Api, TestServer};
+use crate::support::{capture_logs, with_smtp, Api, TestServer};
 
 /// The simulated firewall's admin password (what the scan looks for).
 const DEVICE_PASSWORD: &str = "Zq7-device-admin-secret";
@@ -47,6 +45,7 @@ async fn world(devices: u32) -> World {
         devices,
         password: DEVICE_PASSWORD.to_owned(),
         authorize_service_keys: false,
+        reboot_duration: Duration::from_secs(2),
         ..SimOptions::default()
     })
     .await
@@ -134,6 +133,39 @@ impl World {
             .unwrap_or(Value::Null)
     }
 
+    /// At least `count` mails whose subject contains `subject` (waits up to `timeout`). Other
+    /// mails (e.g. "was added") arrive in between, in no fixed order.
+    async fn mails_about(
+        &self,
+        subject: &str,
+        count: usize,
+        timeout: Duration,
+    ) -> Vec<ReceivedMail> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let found: Vec<ReceivedMail> = self
+                .sink
+                .messages()
+                .into_iter()
+                .filter(|m| m.header("Subject").unwrap_or_default().contains(subject))
+                .collect();
+            if found.len() >= count {
+                return found;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{} of {count} mails about {subject:?}; got {:?}",
+                found.len(),
+                self.sink
+                    .messages()
+                    .iter()
+                    .map(|m| m.header("Subject"))
+                    .collect::<Vec<_>>()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     fn fingerprint(&self, index: u32) -> String {
         mudmap::ssh::fingerprint(self.sim.device(index).unwrap().host_key.public_key())
     }
@@ -178,30 +210,10 @@ fn untouched(sim: &Simulator, index: u32) {
     );
 }
 
-/// Every log line of this test process, at every level.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn activation_journey_pins_the_key_installs_the_agent_and_mails_the_admins() {
     // Capture every log line (trace level, russh included) before the server starts.
-    let logs = Captured::default();
-    let writer = logs.clone();
-    tracing_subscriber::fmt()
-        .with_env_filter("trace")
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .init();
+    let logs = capture_logs();
     let world = world(1).await;
     let id = world.add(0).await;
     assert_eq!(world.device(&id).await["state"], "inactive");
@@ -244,16 +256,14 @@ async fn activation_journey_pins_the_key_installs_the_agent_and_mails_the_admins
     assert!(line
         .contains(",no-pty,no-port-forwarding,no-agent-forwarding,no-X11-forwarding ssh-ed25519 "));
 
-    // The owner gets the "device activated" mail through the job queue.
-    let mail = world.sink.wait_for(1, Duration::from_secs(10)).await;
-    assert!(
-        mail[0]
-            .header("Subject")
-            .unwrap_or_default()
-            .contains("fw-0 is now managed"),
-        "{}",
-        mail[0].header("Subject").unwrap_or_default()
-    );
+    // The owner got the "device added" mail, then the "device activated" one, through the job
+    // queue.
+    world
+        .mails_about("fw-0 was added", 1, Duration::from_secs(10))
+        .await;
+    world
+        .mails_about("fw-0 is now managed", 1, Duration::from_secs(10))
+        .await;
 
     // The engine took the device on: its status poll keeps one connection open with the service key.
     for _ in 0..100 {
@@ -535,17 +545,25 @@ async fn a_changed_host_key_quarantines_and_delete_cleans_the_device() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(world.device(&a).await, Value::Null);
 
-    // Owners and admins got one mail per activation and per deletion.
-    let mail = world.sink.wait_for(4, Duration::from_secs(10)).await;
-    let deleted = mail
-        .iter()
-        .filter(|m| {
-            m.header("Subject")
-                .unwrap_or_default()
-                .contains("was deleted")
-        })
-        .count();
-    assert_eq!(deleted, 2);
+    // Owners and admins got one mail per addition, per activation and per deletion.
+    let deleted = world
+        .mails_about("was deleted", 2, Duration::from_secs(10))
+        .await;
+    assert_eq!(deleted.len(), 2);
+    assert_eq!(
+        world
+            .mails_about("was added", 2, Duration::from_secs(10))
+            .await
+            .len(),
+        2
+    );
+    assert_eq!(
+        world
+            .mails_about("is now managed", 2, Duration::from_secs(10))
+            .await
+            .len(),
+        2
+    );
     world.stop().await;
 }
 
@@ -728,13 +746,12 @@ async fn the_fleet_shows_health_from_polls_and_streams_changes() {
         detail["status"]["gateways"][0]["name"], "WAN_GW",
         "the last known status is kept"
     );
-    // After the hold-down the owner hears of it (the first mail was "activated").
-    let mail = world.sink.wait_for(2, Duration::from_secs(15)).await;
-    let subject = mail[1].header("Subject").unwrap_or_default();
-    assert!(
-        subject.contains("fw-0") && subject.contains("is unreachable"),
-        "{subject}"
-    );
+    // After the hold-down the owner hears of it.
+    let mail = world
+        .mails_about("is unreachable", 1, Duration::from_secs(15))
+        .await;
+    let subject = mail[0].header("Subject").unwrap_or_default();
+    assert!(subject.contains("fw-0"), "{subject}");
 
     // And back.
     world.sim.device(0).unwrap().patch_faults(FaultPatch {
@@ -742,13 +759,99 @@ async fn the_fleet_shows_health_from_polls_and_streams_changes() {
         ..FaultPatch::default()
     });
     wait_for_event(&mut stream, &id, "online").await;
-    let mail = world.sink.wait_for(3, Duration::from_secs(15)).await;
-    let subject = mail[2].header("Subject").unwrap_or_default();
-    assert!(subject.contains("fw-0"), "{subject}");
+    let mail = world
+        .mails_about("reachable again", 1, Duration::from_secs(15))
+        .await;
+    let subject = mail[0].header("Subject").unwrap_or_default();
     assert!(
-        subject.contains("reachable again"),
-        "the third mail says it is back: {subject}"
+        subject.contains("fw-0"),
+        "the mail says it is back: {subject}"
     );
+    drop(stream);
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_tables_are_read_live_and_a_reboot_is_expected_not_an_outage() {
+    let world = world(1).await;
+    let id = world.add(0).await;
+    let view = world
+        .activate(&id, DEVICE_PASSWORD, &world.fingerprint(0))
+        .await;
+    assert_eq!(view["outcome"], "active", "{view:#}");
+    let mut stream = world
+        .server
+        .client
+        .get(world.server.url("/api/events"))
+        .header("cookie", world.api.cookie().unwrap())
+        .send()
+        .await
+        .unwrap();
+    wait_for_event(&mut stream, &id, "online").await;
+
+    // The Status tab's tables come from the firewall, as it answers now.
+    let (status, tables) = world.api.call("devices/tables", &[("id", &id)]).await;
+    assert_eq!(status, 200, "{tables}");
+    let model = world.sim.device(0).unwrap().model.lock().unwrap().clone();
+    assert_eq!(
+        tables["leases"].as_array().unwrap().len(),
+        model.dhcp_leases().leases.len()
+    );
+    assert!(tables["leases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|l| l["kind"] == "static" && l["ends_at"].is_null()));
+    assert!(
+        tables["arp"][0]["expires_secs"].is_null(),
+        "the gateway is permanent: {tables}"
+    );
+    assert!(tables["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["name"] == "openvpn-client-export"));
+    let uptime_before = model.status().uptime_secs;
+    assert!(uptime_before > 3_600);
+
+    // A reboot: "rebooting" at once, back with a fresh uptime, and no outage mail.
+    let (status, body) = world
+        .api
+        .call(
+            "devices/power",
+            &[("id", &id), ("action", "reboot"), ("confirm", "fw-0")],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let rebooting = wait_for_event(&mut stream, &id, "rebooting").await;
+    assert!(
+        rebooting["reason"]
+            .as_str()
+            .unwrap()
+            .contains("requested by"),
+        "{rebooting}"
+    );
+    let (_, page) = world.api.call("fleet/list", &[]).await;
+    assert_eq!(page["counts"]["rebooting"], 1, "{page}");
+    wait_for_event(&mut stream, &id, "online").await;
+    let (_, detail) = world.api.call("devices/detail", &[("id", &id)]).await;
+    assert!(
+        detail["status"]["uptime_secs"].as_u64().unwrap() < 60,
+        "the uptime starts again: {detail}"
+    );
+    // The offline hold-down is 1 s here: had the reboot counted as an outage, a mail would be out.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let outage_mails = world
+        .sink
+        .messages()
+        .iter()
+        .filter(|m| {
+            m.header("Subject")
+                .unwrap_or_default()
+                .contains("unreachable")
+        })
+        .count();
+    assert_eq!(outage_mails, 0, "a requested reboot is not an outage");
     drop(stream);
     world.stop().await;
 }

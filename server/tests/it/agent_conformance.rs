@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use mudmap::agent::protocol::{ConfigDocument, Hello, Status, MAX_FRAME};
+use mudmap::agent::protocol::{
+    ArpTable, ConfigDocument, DhcpLeases, Hello, Packages, PowerAccepted, Status, MAX_FRAME,
+};
 use mudmap::sim::{service_key, SimOptions, Simulator};
 use mudmap::ssh::{
     one_shot_exec, Credentials, DeviceId, DeviceTarget, Engine, EngineConfig, HostKeyStore,
@@ -216,6 +218,34 @@ async fn conforms(subject: Subject) {
     );
     assert_eq!(status.config_hash, before.hash, "{name}");
 
+    // The Status tab's tables, in the same shapes from both agents.
+    let leases: DhcpLeases = subject.result("dhcp.leases").await;
+    assert!(
+        leases
+            .leases
+            .iter()
+            .any(|l| l.kind == "static" && l.ends_at.is_none()),
+        "{name}: {leases:?}"
+    );
+    assert!(
+        leases
+            .leases
+            .iter()
+            .all(|l| l.mac.chars().all(|c| !c.is_ascii_uppercase())),
+        "{name}: MAC addresses are lower-case: {leases:?}"
+    );
+    let arp: ArpTable = subject.result("arp.table").await;
+    assert!(!arp.entries.is_empty(), "{name}");
+    assert!(
+        arp.entries.iter().any(|e| e.expires_secs.is_none()),
+        "{name}: a permanent entry: {arp:?}"
+    );
+    let packages: Packages = subject.result("packages.list").await;
+    assert!(!packages.packages.is_empty(), "{name}");
+    let mut sorted = packages.packages.clone();
+    sorted.sort_by_key(|p| p.name.to_lowercase());
+    assert_eq!(sorted, packages.packages, "{name}: sorted by name");
+
     // Each bad request gets its typed error.
     let (exit, malformed) = subject
         .call_with_status(b"{\"v\":1,\"id\":3,\"method\"\n".to_vec())
@@ -309,6 +339,12 @@ async fn conforms(subject: Subject) {
     );
     // The channel survives the error.
     engine.call::<Hello>(&id, "hello", json!({})).await.unwrap();
+    // Last, as it takes the device down: a reboot is answered before it happens.
+    let accepted: PowerAccepted = engine
+        .call(&id, "diag.reboot", json!({}))
+        .await
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert_eq!(accepted.action, "reboot", "{name}");
     engine.shutdown().await;
 }
 

@@ -1,5 +1,7 @@
 //! The durable job queue on both engines: outbox, claim, retry with backoff, dedup, delay, lease
-//! expiry after a crash, graceful release, and two workers never running one job twice.
+//! expiry after a crash, graceful release, shutdown that stops claiming at once but lets a short
+//! job finish, two workers never running one job twice, and (PostgreSQL) `LISTEN/NOTIFY` waking
+//! another instance's worker.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -334,6 +336,76 @@ async fn shutdown_hands_unfinished_jobs_back(db: &TestDbRef) {
     worker.shutdown(Duration::from_secs(1)).await;
 }
 
+/// Takes `time` per job, then succeeds; records the ids it ran.
+struct Slow {
+    time: Duration,
+    ran: Mutex<Vec<String>>,
+}
+
+#[async_trait::async_trait]
+impl JobHandler for Slow {
+    async fn run(&self, job: &JobContext) -> Result<(), JobError> {
+        tokio::time::sleep(self.time).await;
+        self.ran.lock().unwrap().push(job.id.clone());
+        Ok(())
+    }
+}
+
+async fn shutdown_stops_claiming_at_once_and_lets_a_short_job_finish(db: &TestDbRef) {
+    let queue = queue(db).await;
+    let slow = Arc::new(Slow {
+        time: Duration::from_millis(800),
+        ran: Mutex::default(),
+    });
+    // Only a wake-up (not the poll) makes this worker look for work.
+    let config = WorkerConfig {
+        poll_interval: Duration::from_secs(60),
+        ..fast()
+    };
+    let worker = Worker::start(queue.clone(), registry(slow.clone()), config);
+    let running = id_of(
+        queue
+            .enqueue_now(NewJob::new("test.job", &serde_json::json!({"n": 1})))
+            .await
+            .unwrap(),
+    );
+    wait_state(&queue, &running, JobState::Running).await;
+
+    // Shutdown begins (the server's signal arrived; HTTP requests are draining). A job enqueued
+    // now, with a wake-up, is not claimed.
+    let begun = Instant::now();
+    let grace = Duration::from_secs(5);
+    worker.begin_shutdown(grace);
+    let later = id_of(
+        queue
+            .enqueue_now(NewJob::new("test.job", &serde_json::json!({"n": 2})))
+            .await
+            .unwrap(),
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let row = queue.get(&later, None).await.unwrap().unwrap();
+    assert_eq!(
+        row.state,
+        JobState::Queued,
+        "claimed during shutdown: {row:?}"
+    );
+
+    // The running job finishes within the grace and is recorded done, not handed back.
+    worker.shutdown(grace).await;
+    assert!(
+        begun.elapsed() < Duration::from_secs(4),
+        "shutdown waited {:?} for an 800 ms job",
+        begun.elapsed()
+    );
+    let row = queue.get(&running, None).await.unwrap().unwrap();
+    assert_eq!(row.state, JobState::Done, "{row:?}");
+    assert_eq!(row.attempts, 1);
+    let row = queue.get(&later, None).await.unwrap().unwrap();
+    assert_eq!(row.state, JobState::Queued, "{row:?}");
+    assert_eq!(row.attempts, 0);
+    assert_eq!(*slow.ran.lock().unwrap(), vec![running]);
+}
+
 /// Counts runs per job id.
 #[derive(Default)]
 struct Tally(Mutex<HashMap<String, u32>>);
@@ -401,6 +473,55 @@ async fn two_workers_never_run_one_job_twice(db: &TestDbRef) {
     }
 }
 
+/// PostgreSQL: a job committed by one instance wakes the idle worker of another at once, through
+/// `LISTEN/NOTIFY` (its 60 s poll would be far too late for the 10 s allowed).
+async fn a_notification_wakes_the_worker_of_another_instance(db: &TestDbRef) {
+    let queue_a = queue(db).await;
+    // B has its own pool and its own in-process wake-up, as a second instance would.
+    let queue_b = Queue::new(
+        Store::connect(&db.url, &db.settings.database)
+            .await
+            .unwrap(),
+    );
+    let recorder = Arc::new(Recorder::default());
+    let sleepy = WorkerConfig {
+        poll_interval: Duration::from_secs(60),
+        ..fast()
+    };
+    let b = Worker::start(queue_b, registry(recorder.clone()), sleepy);
+    // Let B look for work once and start listening; from then on it sleeps until woken.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for n in 0..2 {
+        let enqueued_at = Instant::now();
+        let mut tx = queue_a.store().begin().await.unwrap();
+        let id = id_of(
+            queue_a
+                .enqueue(
+                    &mut tx,
+                    NewJob::new("test.job", &serde_json::json!({ "n": n })),
+                )
+                .await
+                .unwrap(),
+        );
+        queue_a.commit(tx).await.unwrap();
+        loop {
+            let row = queue_a.get(&id, None).await.unwrap().unwrap();
+            if row.state == JobState::Done {
+                break;
+            }
+            assert!(
+                enqueued_at.elapsed() < Duration::from_secs(10),
+                "job {n} was not run by the other instance within 10 s: the notification did not wake it ({row:?})"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    assert_eq!(recorder.count(), 2);
+    b.shutdown(Duration::from_secs(1)).await;
+}
+
+on_postgres!(a_notification_wakes_the_worker_of_another_instance);
+
 on_both_engines!(
     enqueued_with_a_rolled_back_write_never_exists,
     a_job_runs_once_and_is_done,
@@ -411,5 +532,6 @@ on_both_engines!(
     delayed_jobs_wait_for_their_time,
     a_crashed_workers_job_is_claimed_again_after_its_lease,
     shutdown_hands_unfinished_jobs_back,
+    shutdown_stops_claiming_at_once_and_lets_a_short_job_finish,
     two_workers_never_run_one_job_twice,
 );

@@ -13,6 +13,7 @@ mod activation;
 mod agent_conformance;
 mod cli;
 mod engine;
+mod groups;
 mod http;
 mod jobs;
 mod mail_crash;

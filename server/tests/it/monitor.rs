@@ -64,6 +64,7 @@ async fn polled_device_is_stored_and_listed(db: &TestDbRef) {
         engine.clone(),
         mudmap::jobs::Queue::new(store.clone()),
         MonitorConfig::every(Duration::from_secs(1)),
+        mudmap::monitor::outages::Outages::default(),
     );
     let mut events = monitor.subscribe();
     let event = tokio::time::timeout(Duration::from_secs(10), events.recv())
@@ -80,6 +81,7 @@ async fn polled_device_is_stored_and_listed(db: &TestDbRef) {
         search: search.to_owned(),
         health,
         tag: tag.map(str::to_owned),
+        group: None,
         sort: SortKey::Cpu,
         descending: true,
         page: 0,

@@ -8,10 +8,12 @@
  *   it over an SSH exec channel and exchanges newline-delimited JSON with it. It reads the firewall
  *   through pfSense's own PHP API in /etc/inc (config.inc, pfsense-utils.inc, gwlb.inc,
  *   service-utils.inc), so it reports what the pfSense GUI shows. The methods are exactly those of
- *   the device simulator (server/src/sim/agent.rs): `hello`, `status` and `config.get` read;
- *   `account.ensure` and `account.remove` manage Mudmap's own service account (activation and
- *   removal) through pfSense's user API (auth.inc) and write_config(). Configuration changes
- *   belong to later protocol versions.
+ *   the device simulator (server/src/sim/agent.rs): `hello`, `status`, `config.get`,
+ *   `dhcp.leases`, `arp.table` and `packages.list` read; `account.ensure` and `account.remove`
+ *   manage Mudmap's own service account (activation and removal) through pfSense's user API
+ *   (auth.inc) and write_config(); `service.control` starts, stops or restarts a service;
+ *   `diag.reboot` and `diag.shutdown` answer first and then reboot or halt the firewall (see
+ *   "Actions after the answer"). Configuration changes belong to later protocol versions.
  *
  * How it is invoked (pfSense CE 2.6+ and Plus; started as the Mudmap service account)
  *   /usr/local/bin/php /usr/local/share/mudmap/agent.php serve   answer requests until stdin closes
@@ -29,6 +31,12 @@
  *   3  the agent cannot start: bad arguments, or the pfSense PHP environment is missing or broken
  *   1  pfSense code ended the process (exit() or a fatal PHP error) while a request was being
  *      handled; that request was answered with `internal` first. (Not listed in the protocol doc.)
+ *
+ * Actions after the answer
+ *   A method whose effect would cut the connection (diag.reboot, diag.shutdown) checks that it can
+ *   act, returns its result normally and leaves the act in Runtime::$afterResponse. serve() and
+ *   call() run it once the response line is written and flushed, so the client always has the
+ *   answer first. If the line cannot be written (stdout gone), the act is dropped, not carried out.
  *
  * Output discipline
  *   stdout carries whole protocol lines only, written with fwrite(STDOUT). Whatever else PHP or
@@ -54,6 +62,11 @@ const METHODS = [
     'account.ensure' => 'account_ensure',
     'account.remove' => 'account_remove',
     'service.control' => 'service_control',
+    'dhcp.leases' => 'dhcp_leases',
+    'arp.table' => 'arp_table',
+    'packages.list' => 'packages_list',
+    'diag.reboot' => 'diag_reboot',
+    'diag.shutdown' => 'diag_shutdown',
 ];
 
 /** The one account the agent creates and removes. */
@@ -78,6 +91,11 @@ const STATUS_INCLUDES = ['interfaces.inc', 'pfsense-utils.inc', 'gwlb.inc', 'ser
 const CPU_MIN_WINDOW = 1.0;
 const CPU_SAMPLE_USEC = 250000;
 
+/** diag.reboot and diag.shutdown act this long after their answer is written (microseconds). */
+const POWER_DELAY_USEC = 1000000;
+/** FreeBSD's arp(8), run when pfSense's system_get_arp_table() is missing. */
+const ARP_BINARY = '/usr/sbin/arp';
+
 const JSON_FLAGS = JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE | JSON_PRESERVE_ZERO_FRACTION
     | JSON_INVALID_UTF8_SUBSTITUTE;
 
@@ -99,6 +117,8 @@ final class Runtime
     public static ?array $current = null;
     /** Set when the agent exits on its own terms. */
     public static bool $finished = false;
+    /** What the request just answered does once its response line is out (diag.reboot...). */
+    public static ?\Closure $afterResponse = null;
 }
 
 /** A request that failed with a protocol error code. */
@@ -333,7 +353,9 @@ function serve($input): int
     $reader = new LineReader($input);
     while (($line = $reader->next()) !== null) {
         $response = $line === false ? too_large_line() : handle_line($line)[0];
-        if (!write_line($response)) {
+        $written = write_line($response);
+        after_response($written);
+        if (!$written) {
             diag('stdout is closed; stopping');
             break;
         }
@@ -350,8 +372,27 @@ function call($input): int
         return EXIT_BAD_INPUT;
     }
     [$response, $was_request] = $line === false ? [too_large_line(), false] : handle_line($line);
-    write_line($response);
+    after_response(write_line($response));
     return $was_request ? EXIT_OK : EXIT_BAD_INPUT;
+}
+
+/** Run what the request just answered left to do after its answer, if the answer went out. */
+function after_response(bool $answered): void
+{
+    $act = Runtime::$afterResponse;
+    Runtime::$afterResponse = null;
+    if ($act === null) {
+        return;
+    }
+    if (!$answered) {
+        diag('the answer could not be written, so its action was not carried out');
+        return;
+    }
+    try {
+        $act();
+    } catch (\Throwable $e) {
+        diag("the action after the answer failed: {$e->getMessage()}");
+    }
 }
 
 function too_large_line(): string
@@ -445,8 +486,10 @@ function dispatch(Request $request): string
         $method = __NAMESPACE__ . '\\' . METHODS[$request->method];
         return success_line($request->id, $method($request->params));
     } catch (Failure $e) {
+        Runtime::$afterResponse = null; // a failed request does not act
         return failure_line($request->id, $e->errorCode, $e->getMessage());
     } catch (\Throwable $e) {
+        Runtime::$afterResponse = null;
         diag("{$request->method} failed: {$e}");
         return failure_line($request->id, 'internal', "{$request->method} failed: {$e->getMessage()}");
     } finally {
@@ -1046,6 +1089,387 @@ function service_description(array $service): string
         $description = (string) \get_pkg_descr($service['name']); // package services, as Status > Services
     }
     return $description !== '' ? $description : (string) $service['name'];
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * DHCP leases, ARP table and packages (read-only); reboot and halt
+ * ------------------------------------------------------------------------------------------- */
+
+/**
+ * pfSense's system.inc (leases, ARP table, reboot, halt), loaded on first use when $function is
+ * missing. On a firewall service-utils.inc has loaded it already, at file scope.
+ */
+function require_system_inc(string $function): void
+{
+    if (!function_exists($function) && is_file(path(PFSENSE_INC . '/system.inc'))) {
+        require_once path(PFSENSE_INC . '/system.inc');
+    }
+}
+
+/**
+ * Status > DHCP Leases: pfSense's system_get_dhcpleases() (ISC dhcpd's lease file or Kea, plus the
+ * static mappings), or only the static mappings from the config when that function is missing.
+ * Sorted by address.
+ *
+ * @param mixed $params ignored
+ */
+function dhcp_leases($params): array
+{
+    refresh_config();
+    require_system_inc('system_get_dhcpleases');
+    if (function_exists('system_get_dhcpleases')) {
+        // false: no reverse DNS lookup per lease without a hostname (2.6 and later; 2.5 does none).
+        $found = \system_get_dhcpleases(false);
+        $rows = is_array($found) && is_array($found['lease'] ?? null) ? $found['lease'] : [];
+    } else {
+        diag_once('system_get_dhcpleases() is missing (system.inc): dhcp.leases reports the static mappings only');
+        $rows = static_mappings();
+    }
+    $local_time = lease_times_are_local();
+    $leases = [];
+    foreach ($rows as $row) {
+        if (is_array($row) && trim(text($row['ip'] ?? '')) !== '') {
+            $leases[] = lease($row, $local_time);
+        }
+    }
+    usort($leases, function (array $a, array $b): int {
+        return compare_ips($a['ip'], $b['ip']);
+    });
+    return ['leases' => $leases];
+}
+
+/** The static mappings of every interface's DHCP server, as system_get_dhcpleases() lists them. */
+function static_mappings(): array
+{
+    $rows = [];
+    $interfaces = cfg('interfaces', []);
+    foreach (is_array($interfaces) ? array_keys($interfaces) : [] as $if) {
+        $maps = cfg("dhcpd/{$if}/staticmap", []);
+        foreach (is_array($maps) ? $maps : [] as $map) {
+            if (is_array($map)) {
+                $rows[] = [
+                    'ip' => $map['ipaddr'] ?? '', 'type' => 'static', 'act' => 'static', 'if' => (string) $if,
+                    'mac' => $map['mac'] ?? '', 'hostname' => $map['hostname'] ?? '', 'ends' => '', 'online' => false,
+                ];
+            }
+        }
+    }
+    return $rows;
+}
+
+/**
+ * One row of system_get_dhcpleases() in the protocol's shape. pfSense's words are gettext()
+ * translated and changed between releases ("online" in 2.5/2.6, "active" in 2.7.0, "active/online"
+ * later); dynamic ISC leases carry no interface, which is found as Status > DHCP Leases does.
+ */
+function lease(array $row, bool $local_time): array
+{
+    $ip = trim(text($row['ip']));
+    $static = pfsense_word($row['type'] ?? '', ['static']) || pfsense_word($row['act'] ?? '', ['static']);
+    $ends_at = $static ? null : lease_end($row['ends'] ?? $row['end'] ?? '', $local_time);
+    if ($static) {
+        $state = 'static';
+    } elseif (pfsense_word($row['act'] ?? '', ['active'])) {
+        $state = 'active';
+    } elseif (text($row['act'] ?? '') === '') {
+        $state = $ends_at !== null && $ends_at < time() ? 'expired' : 'active';
+    } else {
+        $state = 'expired'; // expired, or reserved (free on this failover peer): not in use
+    }
+    $online = $row['online'] ?? false;
+    $interface = text($row['if'] ?? '');
+    return [
+        'ip' => $ip,
+        'mac' => mac_address($row['mac'] ?? ''),
+        'hostname' => trim(text($row['hostname'] ?? '')),
+        'interface' => $interface !== '' ? $interface : lease_interface($ip),
+        'kind' => $static ? 'static' : 'dynamic',
+        'state' => $state,
+        'online' => is_bool($online) ? $online : pfsense_word($online, ['online', 'active', 'active/online']),
+        'ends_at' => $ends_at,
+    ];
+}
+
+/**
+ * Whether pfSense wrote lease times in local time: Kea's leases always (date()), ISC dhcpd's only
+ * with "Change DHCP display lease time from UTC to local time" (dhcpd_date_adjust_gmt()).
+ */
+function lease_times_are_local(): bool
+{
+    if (function_exists('dhcp_is_backend') && \dhcp_is_backend('kea')) {
+        return true;
+    }
+    $servers = cfg('dhcpd', []);
+    foreach (is_array($servers) ? $servers : [] as $server) {
+        if (is_array($server) && ($server['dhcpleaseinlocaltime'] ?? '') === 'yes') {
+            return true;
+        }
+    }
+    return false;
+}
+
+/**
+ * Unix seconds of a lease end as pfSense formats it ("2026/11/28 10:00:00"); null for "", "n/a",
+ * "Never" and anything unreadable. Local times are read in this process's time zone, the one
+ * pfSense's date() wrote them in.
+ *
+ * @param mixed $value
+ */
+function lease_end($value, bool $local_time): ?int
+{
+    $value = trim(text($value));
+    if (ctype_digit($value)) {
+        return (int) $value;
+    }
+    if ($value === '' || strcasecmp($value, 'n/a') === 0 || pfsense_word($value, ['never'])) {
+        return null;
+    }
+    $zone = $local_time ? new \DateTimeZone(date_default_timezone_get()) : new \DateTimeZone('UTC');
+    $date = \DateTime::createFromFormat('!Y/m/d H:i:s', $value, $zone);
+    if ($date !== false) {
+        return $date->getTimestamp();
+    }
+    $time = strtotime($local_time ? $value : "{$value} UTC");
+    return $time === false ? null : $time;
+}
+
+/**
+ * The pfSense interface of a dynamic lease: the DHCP server whose range (or pool range) holds the
+ * address, as Status > DHCP Leases finds it, else the interface whose IPv4 subnet holds it.
+ */
+function lease_interface(string $ip): string
+{
+    $address = ip2long($ip);
+    if ($address === false) {
+        return '';
+    }
+    $servers = cfg('dhcpd', []);
+    foreach (is_array($servers) ? $servers : [] as $if => $server) {
+        if (!is_array($server)) {
+            continue;
+        }
+        $ranges = [$server['range'] ?? null];
+        foreach (is_array($server['pool'] ?? null) ? $server['pool'] : [] as $pool) {
+            $ranges[] = is_array($pool) ? ($pool['range'] ?? null) : null;
+        }
+        foreach ($ranges as $range) {
+            $from = is_array($range) ? ip2long(text($range['from'] ?? '')) : false;
+            $to = is_array($range) ? ip2long(text($range['to'] ?? '')) : false;
+            if ($from !== false && $to !== false && $address >= $from && $address <= $to) {
+                return (string) $if;
+            }
+        }
+    }
+    $interfaces = cfg('interfaces', []);
+    foreach (is_array($interfaces) ? $interfaces : [] as $if => $conf) {
+        $own = is_array($conf) ? ip2long(text($conf['ipaddr'] ?? '')) : false;
+        $bits = is_array($conf) ? text($conf['subnet'] ?? '') : '';
+        if ($own === false || !ctype_digit($bits) || (int) $bits > 32) {
+            continue;
+        }
+        $mask = (int) $bits === 0 ? 0 : (0xFFFFFFFF << (32 - (int) $bits)) & 0xFFFFFFFF;
+        if (($own & $mask) === ($address & $mask)) {
+            return (string) $if;
+        }
+    }
+    return '';
+}
+
+/**
+ * Diagnostics > ARP Table: pfSense's system_get_arp_table() (`arp --libxo json -an`), or that
+ * command itself when the function is missing. No reverse lookups ("?" is reported as "");
+ * incomplete entries are left out; permanent ones have no expiry.
+ *
+ * @param mixed $params ignored
+ */
+function arp_table($params): array
+{
+    require_system_inc('system_get_arp_table');
+    if (function_exists('system_get_arp_table')) {
+        $found = \system_get_arp_table(false);
+    } else {
+        $arp = path(ARP_BINARY);
+        if (!is_file($arp)) {
+            throw new Failure(
+                'internal',
+                "cannot read the ARP table: pfSense's system_get_arp_table() is not available (system.inc) and {$arp} was not found"
+            );
+        }
+        diag_once("system_get_arp_table() is missing (system.inc): arp.table runs {$arp}");
+        $output = [];
+        exec(escapeshellarg($arp) . ' --libxo json -an 2>/dev/null', $output, $status);
+        $found = json_decode(implode("\n", $output), true);
+        if ($status !== 0 || !is_array($found)) {
+            throw new Failure('internal', "cannot read the ARP table: {$arp} --libxo json -an failed (exit status {$status})");
+        }
+    }
+    $entries = [];
+    foreach (arp_cache($found) as $row) {
+        $ip = is_array($row) ? trim(text($row['ip-address'] ?? '')) : '';
+        $mac = is_array($row) ? trim(text($row['mac-address'] ?? '')) : '';
+        if ($ip === '' || $mac === '' || !empty($row['incomplete']) || stripos($mac, 'incomplete') !== false) {
+            continue;
+        }
+        $hostname = trim(text($row['hostname'] ?? ''));
+        if (is_numeric($row['expires'] ?? null)) {
+            $expires = max(0, (int) $row['expires']);
+        } else {
+            $expires = empty($row['expired']) ? null : 0; // permanent: no expiry
+        }
+        $entries[] = [
+            'ip' => $ip,
+            'mac' => mac_address($mac),
+            'interface' => text($row['interface'] ?? ''),
+            'hostname' => $hostname === '?' ? '' : $hostname,
+            'expires_secs' => $expires,
+        ];
+    }
+    return ['entries' => $entries];
+}
+
+/**
+ * The entries of arp(8)'s libxo output: system_get_arp_table() returns the "arp-cache" list itself;
+ * the whole document ({"arp": {"arp-cache": [...]}}) and {"arp-cache": [...]} are accepted too.
+ *
+ * @param mixed $found
+ */
+function arp_cache($found): array
+{
+    if (!is_array($found)) {
+        return [];
+    }
+    if (is_array($found['arp']['arp-cache'] ?? null)) {
+        return $found['arp']['arp-cache'];
+    }
+    if (is_array($found['arp-cache'] ?? null)) {
+        return $found['arp-cache'];
+    }
+    return array_key_exists('arp', $found) || array_key_exists('arp-cache', $found) ? [] : $found;
+}
+
+/**
+ * System > Package Manager > Installed Packages, from the config (installedpackages/package),
+ * sorted by name regardless of case.
+ *
+ * @param mixed $params ignored
+ */
+function packages_list($params): array
+{
+    refresh_config();
+    $installed = cfg('installedpackages/package', []);
+    $packages = [];
+    foreach (is_array($installed) ? $installed : [] as $package) {
+        if (is_array($package) && trim(text($package['name'] ?? '')) !== '') {
+            $packages[] = [
+                'name' => text($package['name']),
+                'version' => text($package['version'] ?? ''),
+                'description' => text($package['descr'] ?? ''),
+            ];
+        }
+    }
+    usort($packages, function (array $a, array $b): int {
+        return strcasecmp($a['name'], $b['name']) ?: strcmp($a['name'], $b['name']);
+    });
+    return ['packages' => $packages];
+}
+
+/** @param mixed $params ignored */
+function diag_reboot($params): array
+{
+    return power('reboot', 'system_reboot', '/etc/rc.reboot');
+}
+
+/** @param mixed $params ignored */
+function diag_shutdown($params): array
+{
+    return power('shutdown', 'system_halt', '/etc/rc.halt');
+}
+
+/**
+ * Reboot or halt as Diagnostics > Reboot / Halt System does (system_reboot() / system_halt(),
+ * which run the rc script in the background), or by running the rc script itself when those are
+ * missing. Only accepted when one of the two is available; carried out POWER_DELAY_USEC after the
+ * answer has been written (see "Actions after the answer").
+ */
+function power(string $action, string $function, string $script): array
+{
+    require_system_inc($function);
+    if (function_exists($function)) {
+        $act = function () use ($function): void {
+            usleep(POWER_DELAY_USEC);
+            $function();
+        };
+    } elseif (is_file(path($script))) {
+        diag_once("{$function}() is missing (system.inc): diag.{$action} runs " . path($script));
+        $command = sprintf('sleep %d; exec %s', (int) ceil(POWER_DELAY_USEC / 1e6), escapeshellarg(path($script)));
+        $act = function () use ($command): void {
+            exec('/usr/bin/nohup /bin/sh -c ' . escapeshellarg($command) . ' </dev/null >/dev/null 2>&1 &');
+        };
+    } else {
+        throw new Failure(
+            'internal',
+            "cannot {$action}: pfSense's {$function}() is not available (system.inc) and " . path($script) . ' was not found'
+        );
+    }
+    Runtime::$afterResponse = $act;
+    return ['action' => $action];
+}
+
+/**
+ * Whether a word pfSense wrote is one of $english, as is or as gettext() translates it for the
+ * configured language.
+ *
+ * @param mixed $value
+ */
+function pfsense_word($value, array $english): bool
+{
+    $value = trim(text($value));
+    foreach ($english as $word) {
+        if (strcasecmp($value, $word) === 0
+            || (function_exists('gettext') && strcasecmp($value, (string) \gettext($word)) === 0)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/** "00:0c:29:aa:bb:cc": lower case, colons, two digits an octet. Anything else as it came. */
+function mac_address($value): string
+{
+    $mac = strtolower(trim(text($value)));
+    $octets = preg_split('/[:-]/', $mac);
+    if (count($octets) !== 6) {
+        return $mac;
+    }
+    foreach ($octets as $octet) {
+        if (preg_match('/^[0-9a-f]{1,2}$/', $octet) !== 1) {
+            return $mac;
+        }
+    }
+    return implode(':', array_map(function (string $octet): string {
+        return str_pad($octet, 2, '0', STR_PAD_LEFT);
+    }, $octets));
+}
+
+/** Addresses in numeric order (IPv4 before IPv6); anything that is not an address after them. */
+function compare_ips(string $a, string $b): int
+{
+    $x = @inet_pton($a);
+    $y = @inet_pton($b);
+    if ($x === false || $y === false) {
+        return ($x === false) <=> ($y === false) ?: strcmp($a, $b);
+    }
+    return strlen($x) <=> strlen($y) ?: strcmp($x, $y);
+}
+
+/**
+ * A config or pfSense value as text: scalars as PHP prints them, anything else (arrays, null) "".
+ *
+ * @param mixed $value
+ */
+function text($value): string
+{
+    return is_scalar($value) ? (string) $value : '';
 }
 
 /* ---------------------------------------------------------------------------------------------

@@ -350,3 +350,53 @@ macro_rules! on_sqlite {
         }
     };
 }
+
+/// Generate one `#[tokio::test]` on PostgreSQL only from an async fn taking `&TestDbRef`.
+macro_rules! on_postgres {
+    ($($name:ident),* $(,)?) => {
+        mod postgres_only {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    $crate::support::with_db($crate::support::Engine::Postgres, |db| async move { super::$name(&db).await }).await;
+                }
+            )*
+        }
+    };
+}
+
+/// Every log line of this test process, at every level (see [`capture_logs`]).
+#[derive(Clone, Default)]
+pub struct Captured(pub std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    /// Everything logged so far, as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+/// Capture every log line of this process (trace level, dependencies included). Call it before
+/// the server starts; the subscriber is process-wide, which is fine because nextest runs each
+/// test in its own process.
+pub fn capture_logs() -> Captured {
+    let logs = Captured::default();
+    let writer = logs.clone();
+    tracing_subscriber::fmt()
+        .with_env_filter("trace")
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .try_init()
+        .expect("log capture needs a process of its own: run the tests with cargo nextest");
+    logs
+}

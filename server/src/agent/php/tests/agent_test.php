@@ -53,6 +53,19 @@ const STATUS = [
     'config_hash' => 'string',
 ];
 const CONFIG_DOCUMENT = ['hash' => 'string', 'xml' => 'string'];
+const DHCP_LEASES = ['leases' => ['list', [
+    'ip' => 'string', 'mac' => 'string', 'hostname' => 'string', 'interface' => 'string', 'kind' => 'string',
+    'state' => 'string', 'online' => 'bool', 'ends_at' => '?i64',
+]]];
+const ARP_TABLE = ['entries' => ['list', [
+    'ip' => 'string', 'mac' => 'string', 'interface' => 'string', 'hostname' => 'string', 'expires_secs' => '?u64',
+]]];
+const PACKAGES = ['packages' => ['list', ['name' => 'string', 'version' => 'string', 'description' => 'string']]];
+const POWER_ACCEPTED = ['action' => 'string'];
+const CAPABILITIES = [
+    'hello', 'status', 'config.get', 'account.ensure', 'account.remove', 'service.control',
+    'dhcp.leases', 'arp.table', 'packages.list', 'diag.reboot', 'diag.shutdown',
+];
 
 /** @return string[] where $value does not fit $schema */
 function schema_errors(mixed $value, string|array $schema, string $at = '$'): array
@@ -61,6 +74,8 @@ function schema_errors(mixed $value, string|array $schema, string $at = '$'): ar
         $ok = match ($schema) {
             'u32' => is_int($value) && $value >= 0 && $value <= 0xFFFFFFFF,
             'u64' => is_int($value) && $value >= 0,
+            '?u64' => $value === null || (is_int($value) && $value >= 0),
+            '?i64' => $value === null || is_int($value),
             'f64' => is_int($value) || is_float($value),
             'string' => is_string($value),
             '?string' => $value === null || is_string($value),
@@ -428,9 +443,10 @@ check(
     json_encode($hello),
 );
 check(
-    'hello: agent_version 1.0.0, protocol 1, capabilities as the simulator\'s',
+    'hello: agent_version 1.0.0, protocol 1, capabilities as the simulator\'s (same methods, same order)',
     ($hello['agent_version'] ?? null) === '1.0.0' && ($hello['protocol'] ?? null) === 1
-        && ($hello['capabilities'] ?? null) === ['hello', 'status', 'config.get', 'account.ensure', 'account.remove', 'service.control'],
+        && ($hello['capabilities'] ?? null) === CAPABILITIES,
+    json_encode($hello['capabilities'] ?? null),
 );
 [, $r] = call_once($root, request(2, 'hello', ['protocols' => [7]]));
 check('hello offering only protocol 7: unsupported_version', error_code($r) === 'unsupported_version' && $r['id'] === 2, json_encode($r));
@@ -809,6 +825,186 @@ check('service.control restart: running again', ($r['result']['status'] ?? null)
 check('service.control of an unknown service: not_found', error_code($r) === 'not_found', json_encode($r));
 [, $r] = call_once($svc_root, request(304, 'service.control', ['name' => 'unbound', 'action' => 'explode']));
 check('service.control with another action: invalid_params', error_code($r) === 'invalid_params', json_encode($r));
+
+echo "# dhcp.leases, arp.table, packages.list (read-only)\n";
+$read_root = fresh_root();
+$read_before = tree_digest($read_root);
+[$run, $r] = call_once($read_root, request(400, 'dhcp.leases'));
+$leases = $r['result'] ?? null;
+check('call dhcp.leases: exit 0, ok, nothing on stderr', $run->status === 0 && ($r['ok'] ?? false) === true && $run->stderr === '', $run->describe());
+$errors = schema_errors($leases, DHCP_LEASES);
+check('dhcp.leases: result has exactly the DhcpLeases fields and types', $errors === [], implode('; ', $errors));
+$lease = static fn (string $ip, string $mac, string $hostname, string $if, string $kind, string $state, bool $online, ?int $ends): array => [
+    'ip' => $ip, 'mac' => $mac, 'hostname' => $hostname, 'interface' => $if, 'kind' => $kind, 'state' => $state,
+    'online' => $online, 'ends_at' => $ends,
+];
+check(
+    'dhcp.leases: system_get_dhcpleases() mapped (UTC end times, online from ARP, interface from the DHCP range or subnet, MAC lower-cased)',
+    ($leases['leases'] ?? null) === [
+        $lease('172.16.10.50', '00:0c:29:cc:dd:01', 'dmz-web', 'opt1', 'dynamic', 'active', false, 1893463200),
+        $lease('192.168.1.10', '00:0c:29:aa:bb:10', 'printer', 'lan', 'static', 'static', true, null),
+        $lease('192.168.1.20', '00:0c:29:aa:bb:20', 'nas', 'lan', 'static', 'static', false, null),
+        $lease('192.168.1.100', '00:0c:29:aa:bb:01', 'laptop-anna', 'lan', 'dynamic', 'active', true, 1893456000),
+        $lease('192.168.1.105', '00:0c:29:aa:bb:03', 'old-phone', 'lan', 'dynamic', 'expired', false, 1700000000),
+        $lease('192.168.1.120', '00:0c:29:aa:bb:02', '', 'lan', 'dynamic', 'active', false, 1893459600),
+    ],
+    json_encode($leases),
+);
+$ips = array_column($leases['leases'] ?? [], 'ip');
+$as_strings = $ips;
+sort($as_strings, SORT_STRING);
+check('dhcp.leases: sorted by address numerically (.20 before .100), not as text', $ips !== $as_strings && $ips === ['172.16.10.50', '192.168.1.10', '192.168.1.20', '192.168.1.100', '192.168.1.105', '192.168.1.120'], json_encode($ips));
+[, $r] = call_once($read_root, request(401, 'dhcp.leases', ['unexpected' => true]));
+check('dhcp.leases with unexpected params: ignored, same answer', ($r['result'] ?? null) === $leases, json_encode($r));
+
+[$run, $r] = call_once($read_root, request(402, 'arp.table'));
+$arp = $r['result'] ?? null;
+check('call arp.table: exit 0, ok', $run->status === 0 && ($r['ok'] ?? false) === true, $run->describe());
+$errors = schema_errors($arp, ARP_TABLE);
+check('arp.table: result has exactly the ArpTable fields and types', $errors === [], implode('; ', $errors));
+$entry = static fn (string $ip, string $mac, string $if, string $hostname, ?int $expires): array => [
+    'ip' => $ip, 'mac' => $mac, 'interface' => $if, 'hostname' => $hostname, 'expires_secs' => $expires,
+];
+check(
+    'arp.table: in arp(8) order; permanent => null, expired => 0, "?" => "", incomplete entry left out',
+    ($arp['entries'] ?? null) === [
+        $entry('198.51.100.1', '00:00:5e:00:53:01', 'igb0', '', null),
+        $entry('198.51.100.10', '00:08:a2:0c:00:00', 'igb0', '', null),
+        $entry('192.168.1.1', '00:08:a2:0c:00:01', 'igb1', '', null),
+        $entry('192.168.1.100', '00:0c:29:aa:bb:01', 'igb1', '', 1199),
+        $entry('192.168.1.10', '00:0c:29:aa:bb:10', 'igb1', 'printer.example.org', 842),
+        $entry('192.168.1.130', '00:0c:29:aa:bb:04', 'igb1', '', 0),
+    ],
+    json_encode($arp),
+);
+
+[$run, $r] = call_once($read_root, request(403, 'packages.list'));
+$packages = $r['result'] ?? null;
+$errors = schema_errors($packages, PACKAGES);
+check('call packages.list: exit 0, ok, exactly the Packages fields and types', $run->status === 0 && $errors === [], implode('; ', $errors) . ' ' . $run->describe());
+check(
+    'packages.list: installedpackages/package, sorted by name regardless of case (acme, Cron, haproxy)',
+    ($packages['packages'] ?? null) === [
+        ['name' => 'acme', 'version' => '0.7.5', 'description' => 'Automated Certificate Management Environment, for automated use of LetsEncrypt certificates.'],
+        ['name' => 'Cron', 'version' => '0.3.8_3', 'description' => 'The cron utility is used to manage commands on a schedule.'],
+        ['name' => 'haproxy', 'version' => '0.63_2', 'description' => 'The Reliable, High Performance TCP/HTTP(S) Load Balancer.'],
+    ],
+    json_encode($packages),
+);
+$no_packages_root = fresh_root();
+$xml = (string) file_get_contents("{$no_packages_root}/cf/conf/config.xml");
+file_put_contents("{$no_packages_root}/cf/conf/config.xml", preg_replace('#\t\t<package>.*?</package>\n#s', '', $xml));
+[, $r] = call_once($no_packages_root, request(404, 'packages.list'));
+check('packages.list without installed packages: an empty list', ($r['result'] ?? null) === ['packages' => []], json_encode($r));
+
+foreach (['2.6', '2.8'] as $api) {
+    $run = run_agent($read_root, ['serve'], implode("\n", [request(405, 'dhcp.leases'), request(406, 'arp.table'), request(407, 'packages.list')]) . "\n", ['MUDMAP_STUB_API' => $api]);
+    $results = array_map(static fn ($r) => $r['result'] ?? null, $run->responses() ?? []);
+    check("pfSense {$api} API: same dhcp.leases, arp.table and packages.list", $results === [$leases, $arp, $packages], $run->describe());
+}
+check('dhcp.leases, arp.table and packages.list changed nothing outside tmp/', tree_digest($read_root) === $read_before);
+
+echo "# dhcp.leases and arp.table without system.inc's functions\n";
+$bare_root = fresh_root();
+[$run, $r] = call_once($bare_root, request(410, 'dhcp.leases'), ['MUDMAP_STUB_API' => 'bare']);
+check(
+    'system_get_dhcpleases() missing: the config\'s static mappings only, sorted, offline, no end',
+    ($r['result']['leases'] ?? null) === [
+        $lease('192.168.1.10', '00:0c:29:aa:bb:10', 'printer', 'lan', 'static', 'static', false, null),
+        $lease('192.168.1.20', '00:0c:29:aa:bb:20', 'nas', 'lan', 'static', 'static', false, null),
+    ],
+    $run->describe(),
+);
+check('system_get_dhcpleases() missing: said once on stderr', substr_count($run->stderr, 'system_get_dhcpleases() is missing') === 1, $run->stderr);
+[$run, $r] = call_once($bare_root, request(411, 'arp.table'), ['MUDMAP_STUB_API' => 'bare']);
+check(
+    'system_get_arp_table() missing and no arp binary: internal, saying why',
+    error_code($r) === 'internal' && str_contains($r['error']['message'] ?? '', 'system_get_arp_table()')
+        && str_contains($r['error']['message'] ?? '', '/usr/sbin/arp') && $run->status === 0,
+    $run->describe(),
+);
+// A stand-in for FreeBSD's arp(8): the whole libxo document, only for the arguments pfSense uses.
+@mkdir("{$bare_root}/usr/sbin", 0755, true);
+file_put_contents("{$bare_root}/usr/sbin/arp", <<<'SH'
+#!/bin/sh
+[ "$*" = "--libxo json -an" ] || { echo "arp: unexpected arguments: $*" >&2; exit 64; }
+cat <<'JSON'
+{"__version": "1", "arp": {"arp-cache": [{"hostname":"?","ip-address":"10.0.0.1","mac-address":"0:c:29:1:2:3","interface":"em0","permanent":true,"type":"ethernet"}, {"hostname":"?","ip-address":"10.0.0.9","incomplete":true,"interface":"em0","expired":true,"type":"ethernet"}, {"hostname":"host9.example.org","ip-address":"10.0.0.7","mac-address":"00:0C:29:AA:BB:07","interface":"em0","expires":300,"type":"ethernet"}]}}
+JSON
+SH);
+chmod("{$bare_root}/usr/sbin/arp", 0755);
+[$run, $r] = call_once($bare_root, request(412, 'arp.table'), ['MUDMAP_STUB_API' => 'bare']);
+check(
+    'system_get_arp_table() missing: runs arp --libxo json -an itself (whole libxo document, MACs normalised)',
+    ($r['result'] ?? null) === ['entries' => [
+        $entry('10.0.0.1', '00:0c:29:01:02:03', 'em0', '', null),
+        $entry('10.0.0.7', '00:0c:29:aa:bb:07', 'em0', 'host9.example.org', 300),
+    ]],
+    $run->describe(),
+);
+
+echo "# diag.reboot / diag.shutdown\n";
+$power_of = static function (string $root): ?string {
+    $file = "{$root}/tmp/mudmap_stub_power";
+    return is_file($file) ? (string) file_get_contents($file) : null;
+};
+$power_root = fresh_root();
+[$run, $r] = call_once($power_root, request(420, 'diag.reboot'));
+check('call diag.reboot: {"action":"reboot"}, exit 0', ($r['result'] ?? null) === ['action' => 'reboot'] && $run->status === 0 && schema_errors($r['result'] ?? null, POWER_ACCEPTED) === [], $run->describe());
+check('call diag.reboot: system_reboot() called once, after the answer', $power_of($power_root) === "reboot\n", json_encode($power_of($power_root)));
+$halt_root = fresh_root();
+[$run, $r] = call_once($halt_root, request(421, 'diag.shutdown', ['unexpected' => 'params']));
+check('call diag.shutdown (unexpected params ignored): {"action":"shutdown"}, system_halt() called', ($r['result'] ?? null) === ['action' => 'shutdown'] && $power_of($halt_root) === "halt\n", $run->describe());
+
+$kill_root = fresh_root();
+$run = run_agent($kill_root, ['call'], request(422, 'diag.reboot') . "\n", ['MUDMAP_STUB_FAULT' => 'kill']);
+$responses = $run->responses();
+check(
+    'diag.reboot whose reboot kills the agent at once: the whole answer was already written',
+    $responses !== null && count($responses) === 1 && ($responses[0]['result'] ?? null) === ['action' => 'reboot']
+        && $power_of($kill_root) === "reboot\n",
+    $run->describe(),
+);
+
+$serve_power_root = fresh_root();
+$session = new Session($serve_power_root);
+$session->send(request(423, 'diag.reboot'));
+$answer = decode_response((string) $session->receive());
+$session->send(request(424, 'hello'));
+$next = decode_response((string) $session->receive());
+$run = $session->finish();
+check(
+    'serve: diag.reboot answered, then system_reboot(); the session answers on until the system takes it down',
+    ($answer['id'] ?? null) === 423 && ($answer['result'] ?? null) === ['action' => 'reboot']
+        && ($next['id'] ?? null) === 424 && ($next['ok'] ?? false) === true
+        && $power_of($serve_power_root) === "reboot\n" && $run->status === 0,
+    json_encode([$answer, $next]) . ' ' . $run->describe(),
+);
+
+$rc_root = fresh_root();
+[$run, $r] = call_once($rc_root, request(425, 'diag.reboot'), ['MUDMAP_STUB_API' => 'bare']);
+check(
+    'system_reboot() missing and no /etc/rc.reboot: internal before anything is done',
+    error_code($r) === 'internal' && str_contains($r['error']['message'] ?? '', 'system_reboot()')
+        && str_contains($r['error']['message'] ?? '', '/etc/rc.reboot') && $power_of($rc_root) === null,
+    $run->describe(),
+);
+// A stand-in for pfSense's /etc/rc.reboot that records being run.
+file_put_contents("{$rc_root}/etc/rc.reboot", "#!/bin/sh\necho rc.reboot >> " . escapeshellarg("{$rc_root}/tmp/mudmap_stub_power") . "\n");
+chmod("{$rc_root}/etc/rc.reboot", 0755);
+@mkdir("{$rc_root}/tmp", 0755, true);
+[$run, $r] = call_once($rc_root, request(426, 'diag.reboot'), ['MUDMAP_STUB_API' => 'bare']);
+$deadline = microtime(true) + 10;
+while ($power_of($rc_root) === null && microtime(true) < $deadline) {
+    usleep(100000);
+}
+check(
+    'system_reboot() missing: answered, then /etc/rc.reboot runs in the background (nohup, ~1 s later)',
+    ($r['result'] ?? null) === ['action' => 'reboot'] && $run->status === 0 && $power_of($rc_root) === "rc.reboot\n",
+    $run->describe() . ' marker ' . json_encode($power_of($rc_root)),
+);
+[$run, $r] = call_once($rc_root, request(427, 'diag.shutdown'), ['MUDMAP_STUB_API' => 'bare']);
+check('system_halt() missing and no /etc/rc.halt: internal', error_code($r) === 'internal' && str_contains($r['error']['message'] ?? '', '/etc/rc.halt'), $run->describe());
 
 echo "\n" . ($failures === 0 ? "all {$checks} checks passed" : "{$failures} of {$checks} checks FAILED") . "\n";
 exit($failures === 0 ? 0 : 1);

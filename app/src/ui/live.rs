@@ -1,0 +1,73 @@
+//! Live pages: a counter that goes up whenever the server announces a device health change on
+//! `/api/events` (server-sent events), throttled, and after a reconnect (when events may have been
+//! missed). Pages read it in their resources' sources to re-read what they show.
+
+use leptos::prelude::*;
+
+/// At most one re-read per this long, however many events arrive.
+#[cfg(feature = "hydrate")]
+const LIVE_THROTTLE: std::time::Duration = std::time::Duration::from_millis(750);
+
+/// Re-read the page when the server announces a health change (or after a reconnect, when
+/// events may have been missed). Browser only.
+#[cfg(feature = "hydrate")]
+pub fn follow_events(live: RwSignal<u32>, only_device: Option<String>) {
+    use wasm_bindgen::closure::Closure;
+    use wasm_bindgen::JsCast;
+
+    Effect::new(move |_| {
+        let Ok(source) = web_sys::EventSource::new("/api/events") else {
+            return;
+        };
+        let pending = StoredValue::new(false);
+        let bump = move || {
+            if !pending.get_value() {
+                pending.set_value(true);
+                set_timeout(
+                    move || {
+                        pending.set_value(false);
+                        live.update(|n| *n = n.wrapping_add(1));
+                    },
+                    LIVE_THROTTLE,
+                );
+            }
+        };
+        // A page about one device re-reads only for that device's events (and resyncs).
+        let wanted = only_device
+            .clone()
+            .map(|id| format!("\"device_id\":\"{id}\""));
+        let on_event =
+            Closure::<dyn Fn(web_sys::MessageEvent)>::new(move |event: web_sys::MessageEvent| {
+                let relevant = match (&wanted, event.data().as_string()) {
+                    (Some(wanted), Some(data)) if event.type_() == "health" => {
+                        data.contains(wanted.as_str())
+                    }
+                    _ => true,
+                };
+                if relevant {
+                    bump();
+                }
+            });
+        for kind in ["health", "resync"] {
+            let _ =
+                source.add_event_listener_with_callback(kind, on_event.as_ref().unchecked_ref());
+        }
+        let opened = StoredValue::new(false);
+        let on_open = Closure::<dyn Fn(web_sys::Event)>::new(move |_: web_sys::Event| {
+            // The first open is the page's own; later ones are reconnects: re-read.
+            if opened.get_value() {
+                bump();
+            }
+            opened.set_value(true);
+        });
+        source.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+        let source = send_wrapper::SendWrapper::new(source);
+        on_cleanup(move || source.close());
+        // The page keeps these for its lifetime.
+        on_event.forget();
+        on_open.forget();
+    });
+}
+
+#[cfg(not(feature = "hydrate"))]
+pub fn follow_events(_live: RwSignal<u32>, _only_device: Option<String>) {}
