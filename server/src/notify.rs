@@ -76,6 +76,24 @@ pub enum MailJob {
         recipient_id: String,
         since_ms: i64,
     },
+    /// To `recipient_id` (an owner or admin of `org_id`): `gateway` of `device_id` has been down
+    /// since `since_ms`. Enqueued with the hold-down delay; skipped if it came back meanwhile.
+    GatewayDown {
+        org_id: String,
+        device_id: String,
+        gateway: String,
+        recipient_id: String,
+        since_ms: i64,
+    },
+    /// To `recipient_id`: `gateway`, down since `since_ms`, is up again. Only enqueued when that
+    /// episode's "down" mail went out.
+    GatewayUp {
+        org_id: String,
+        device_id: String,
+        gateway: String,
+        recipient_id: String,
+        since_ms: i64,
+    },
     /// To `recipient_id` (an owner or admin of `org_id`): `actor_id` deleted the device. The name
     /// travels in the payload because the record is gone when the mail is sent.
     DeviceDeleted {
@@ -101,6 +119,8 @@ impl MailJob {
             MailJob::DeviceDeleted { .. } => "Mail: firewall deleted",
             MailJob::DeviceOffline { .. } => "Mail: firewall offline",
             MailJob::DeviceBack { .. } => "Mail: firewall back online",
+            MailJob::GatewayDown { .. } => "Mail: gateway down",
+            MailJob::GatewayUp { .. } => "Mail: gateway back up",
         }
     }
 
@@ -143,6 +163,20 @@ impl MailJob {
                 since_ms,
                 ..
             } => format!("mail:back:{device_id}:{since_ms}:{recipient_id}"),
+            MailJob::GatewayDown {
+                device_id,
+                gateway,
+                recipient_id,
+                since_ms,
+                ..
+            } => format!("mail:gw-down:{device_id}:{gateway}:{since_ms}:{recipient_id}"),
+            MailJob::GatewayUp {
+                device_id,
+                gateway,
+                recipient_id,
+                since_ms,
+                ..
+            } => format!("mail:gw-up:{device_id}:{gateway}:{since_ms}:{recipient_id}"),
         }
     }
 
@@ -454,6 +488,69 @@ impl MailHandler {
                     }
                     _ => None,
                 }
+            }
+            MailJob::GatewayDown {
+                org_id,
+                device_id,
+                gateway,
+                recipient_id,
+                since_ms,
+            } => {
+                let Some((recipient, org_name)) =
+                    admin_recipient(pool, org_id, recipient_id).await?
+                else {
+                    return Ok(None);
+                };
+                // Still down, in the same episode? Then this mail goes out, and "up" may follow.
+                let episode = sqlx::query(
+                    "UPDATE gateway_alerts SET mailed_at = $3 WHERE device_id = $1 AND gateway = $2 \
+                     AND down_since = $3",
+                )
+                .bind(device_id)
+                .bind(gateway)
+                .bind(since_ms)
+                .execute(pool)
+                .await?;
+                let name = device_name(pool, org_id, device_id).await?;
+                match name {
+                    Some(device_name) if episode.rows_affected() == 1 => Some((
+                        recipient,
+                        Template::GatewayDown {
+                            org_name,
+                            device_name,
+                            gateway: gateway.clone(),
+                            since: utc_time(*since_ms),
+                            link: format!("{}/devices/{device_id}", self.public_url),
+                        },
+                    )),
+                    _ => None,
+                }
+            }
+            MailJob::GatewayUp {
+                org_id,
+                device_id,
+                gateway,
+                recipient_id,
+                ..
+            } => {
+                let Some((recipient, org_name)) =
+                    admin_recipient(pool, org_id, recipient_id).await?
+                else {
+                    return Ok(None);
+                };
+                device_name(pool, org_id, device_id)
+                    .await?
+                    .map(|device_name| {
+                        (
+                            recipient,
+                            Template::GatewayUp {
+                                org_name,
+                                device_name,
+                                gateway: gateway.clone(),
+                                link: format!("{}/devices/{device_id}", self.public_url),
+                            },
+                        )
+                    })
             }
         })
     }

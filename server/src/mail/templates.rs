@@ -67,6 +67,22 @@ pub enum Template {
         device_name: String,
         link: String,
     },
+    /// A gateway of a firewall went down (dpinger: no answer from its monitor IP); `since` as in
+    /// `DeviceOffline`.
+    GatewayDown {
+        org_name: String,
+        device_name: String,
+        gateway: String,
+        since: String,
+        link: String,
+    },
+    /// A gateway whose "down" mail went out is up again.
+    GatewayUp {
+        org_name: String,
+        device_name: String,
+        gateway: String,
+        link: String,
+    },
 }
 
 /// A rendered mail: what the transport sends.
@@ -123,6 +139,8 @@ impl Template {
             Self::DeviceDeleted { .. } => "device_deleted",
             Self::DeviceOffline { .. } => "device_offline",
             Self::DeviceBack { .. } => "device_back",
+            Self::GatewayDown { .. } => "gateway_down",
+            Self::GatewayUp { .. } => "gateway_up",
         }
     }
 
@@ -320,6 +338,44 @@ impl Template {
                 action: Some(("Open the firewall", link.clone())),
                 notes: vec![],
             },
+            Self::GatewayDown {
+                org_name,
+                device_name,
+                gateway,
+                since,
+                link,
+            } => Content {
+                subject: format!("Gateway {gateway} on {device_name} ({org_name}) is down"),
+                heading: format!("{gateway} is down on {device_name}"),
+                paragraphs: vec![
+                    format!(
+                        "The firewall {device_name} in {org_name} reports its gateway {gateway} \
+                         down since {since}: its monitor address does not answer."
+                    ),
+                    "Traffic routed through this gateway is failing or has moved to another one. \
+                     Check the uplink and the provider's status; the firewall's Interfaces tab in \
+                     Mudmap shows the gateway's latency and loss. Mudmap emails you when it is \
+                     back up."
+                        .to_owned(),
+                ],
+                action: Some(("Open the firewall", link.clone())),
+                notes: vec![],
+            },
+            Self::GatewayUp {
+                org_name,
+                device_name,
+                gateway,
+                link,
+            } => Content {
+                subject: format!("Gateway {gateway} on {device_name} ({org_name}) is back up"),
+                heading: format!("{gateway} is back up on {device_name}"),
+                paragraphs: vec![format!(
+                    "The firewall {device_name} in {org_name} reports its gateway {gateway} up \
+                     again."
+                )],
+                action: Some(("Open the firewall", link.clone())),
+                notes: vec![],
+            },
         }
     }
 }
@@ -510,6 +566,19 @@ mod tests {
                 device_name: s("fw-paris"),
                 link: s(LINK),
             },
+            Template::GatewayDown {
+                org_name: s("Acme"),
+                device_name: s("fw-paris"),
+                gateway: s("WAN_DHCP"),
+                since: s("14:05 UTC"),
+                link: s(LINK),
+            },
+            Template::GatewayUp {
+                org_name: s("Acme"),
+                device_name: s("fw-paris"),
+                gateway: s("WAN_DHCP"),
+                link: s(LINK),
+            },
         ]
     }
 
@@ -519,7 +588,7 @@ mod tests {
         let mut names: Vec<&str> = templates.iter().map(Template::name).collect();
         names.sort_unstable();
         names.dedup();
-        assert_eq!(names.len(), 10, "template names must be distinct");
+        assert_eq!(names.len(), 12, "template names must be distinct");
 
         for template in &templates {
             let mail = template.render();

@@ -124,6 +124,9 @@ struct Tracked {
     uptime: Option<u64>,
     /// A reboot or shutdown Mudmap asked for.
     expecting: Option<Expecting>,
+    /// Gateways it last reported down (None until its first answer since the monitor started:
+    /// then the database's record of down gateways is the "before").
+    gateways_down: Option<Vec<String>>,
 }
 
 /// The first poll of a device lands at a stable point inside the interval (a hash of its id), so
@@ -147,6 +150,9 @@ enum Write {
         tx_bps: Option<f64>,
         /// The health before this poll, when it changed.
         was: Option<Health>,
+        /// Gateways down now, and before this poll (None: read the database).
+        gateways_down: Vec<String>,
+        gateways_before: Option<Vec<String>>,
     },
     Offline {
         device: DeviceId,
@@ -189,6 +195,7 @@ async fn run(
                 polling: false,
                 uptime: None,
                 expecting: None,
+                gateways_down: None,
             });
         }
         let mut writes = Vec::new();
@@ -303,6 +310,14 @@ fn settle(
             device.last_answer = at;
             let was = (device.health != reading.health).then_some(device.health);
             device.health = reading.health;
+            let mut gateways_down: Vec<String> = status
+                .gateways
+                .iter()
+                .filter(|g| g.status == "down")
+                .map(|g| g.name.clone())
+                .collect();
+            gateways_down.sort();
+            let gateways_before = device.gateways_down.replace(gateways_down.clone());
             Some(Write::Answered {
                 device: id.clone(),
                 status: serde_json::to_string(&status).unwrap_or_default(),
@@ -310,6 +325,8 @@ fn settle(
                 tx_bps: rates.map(|r| r.1),
                 reading,
                 was,
+                gateways_down,
+                gateways_before,
             })
         }
         // A changed host key is the quarantine's business, not an outage.
@@ -351,7 +368,12 @@ async fn save(
                 rx_bps,
                 tx_bps,
                 was,
+                gateways_down,
+                gateways_before,
             } => {
+                if gateways_before.as_ref() != Some(gateways_down) {
+                    gateway_changes(queue, &mut tx, device, gateways_down, now, hold_down).await?;
+                }
                 sqlx::query(
                     "INSERT INTO device_status (device_id, org_id, health, health_reason, health_since, \
                      last_seen_at, last_error, status, uptime_secs, cpu_pct, mem_pct, disk_pct, rtt_ms, \
@@ -532,6 +554,95 @@ async fn notify(
             ),
         };
         mail.enqueue_after(queue, tx, Some(org_id), delay).await?;
+    }
+    Ok(())
+}
+
+/// Gateway down / back up mails for one device whose set of down gateways may have changed (or is
+/// seen for the first time since the monitor started), against the recorded episodes:
+/// "down" after the hold-down (skipped by its handler if the gateway came back meanwhile), "back
+/// up" only for an episode whose "down" mail went out. The episodes live in `gateway_alerts`, so
+/// they survive a restart of the server.
+async fn gateway_changes(
+    queue: &Queue,
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    device: &DeviceId,
+    down: &[String],
+    now: i64,
+    hold_down: Duration,
+) -> Result<(), StoreError> {
+    let recorded: Vec<(String, i64, Option<i64>)> = sqlx::query_as(
+        "SELECT gateway, down_since, mailed_at FROM gateway_alerts WHERE device_id = $1",
+    )
+    .bind(&*device.0)
+    .fetch_all(&mut **tx)
+    .await?;
+    let went_down: Vec<&String> = down
+        .iter()
+        .filter(|g| !recorded.iter().any(|(r, _, _)| r == *g))
+        .collect();
+    let came_up: Vec<&(String, i64, Option<i64>)> = recorded
+        .iter()
+        .filter(|(g, _, _)| !down.contains(g))
+        .collect();
+    if went_down.is_empty() && came_up.is_empty() {
+        return Ok(());
+    }
+    let org: Option<(String,)> = sqlx::query_as("SELECT org_id FROM devices WHERE id = $1")
+        .bind(&*device.0)
+        .fetch_optional(&mut **tx)
+        .await?;
+    let Some((org_id,)) = org else {
+        return Ok(());
+    };
+    let admins = admins_of(tx, &org_id).await?;
+    for gateway in went_down {
+        let inserted = sqlx::query(
+            "INSERT INTO gateway_alerts (device_id, gateway, down_since) VALUES ($1, $2, $3) \
+             ON CONFLICT (device_id, gateway) DO NOTHING",
+        )
+        .bind(&*device.0)
+        .bind(gateway)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            continue;
+        }
+        tracing::info!(device.id = %device, gateway = %gateway, "gateway down");
+        for recipient_id in &admins {
+            MailJob::GatewayDown {
+                org_id: org_id.clone(),
+                device_id: device.0.to_string(),
+                gateway: gateway.clone(),
+                recipient_id: recipient_id.clone(),
+                since_ms: now,
+            }
+            .enqueue_after(queue, tx, Some(&org_id), hold_down)
+            .await?;
+        }
+    }
+    for (gateway, since_ms, mailed_at) in came_up {
+        sqlx::query("DELETE FROM gateway_alerts WHERE device_id = $1 AND gateway = $2")
+            .bind(&*device.0)
+            .bind(gateway)
+            .execute(&mut **tx)
+            .await?;
+        tracing::info!(device.id = %device, gateway = %gateway, "gateway up");
+        if mailed_at.is_none() {
+            continue; // Back within the hold-down: nobody was told it was down.
+        }
+        for recipient_id in &admins {
+            MailJob::GatewayUp {
+                org_id: org_id.clone(),
+                device_id: device.0.to_string(),
+                gateway: gateway.clone(),
+                recipient_id: recipient_id.clone(),
+                since_ms: *since_ms,
+            }
+            .enqueue_after(queue, tx, Some(&org_id), Duration::ZERO)
+            .await?;
+        }
     }
     Ok(())
 }

@@ -4,7 +4,9 @@
 //! - `GET  /devices` — every device: index, port, hostname, version, faults, and whether the
 //!   agent and the service account are on it, and which services run
 //! - `PATCH /devices/{index}/faults` — `{"refuse":true}`, `{"stall":false}`, `{"host_key_changed":true}`,
-//!   `{"drop_connections":true}` (fields optional)
+//!   `{"drop_connections":true}`, `{"gateway_down":true}`, and the activation faults `key_only`,
+//!   `not_pfsense`, `agent_install_fails`, `account_fails` (fields optional). After a shutdown from
+//!   Mudmap, `{"refuse":false}` powers the device on again.
 //! - `PATCH /faults` — the same for every device
 //! - `POST /devices/{index}/lockouts/clear` — lift sshguard-style lockouts
 

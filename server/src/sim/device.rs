@@ -39,6 +39,8 @@ pub struct Faults {
     pub agent_install_fails: bool,
     /// The agent's `account.ensure` fails.
     pub account_fails: bool,
+    /// The WAN gateway's monitor IP stops answering (dpinger reports it down, 100 % loss).
+    pub gateway_down: bool,
 }
 
 /// A partial update of [`Faults`]; absent fields keep their value.
@@ -54,6 +56,7 @@ pub struct FaultPatch {
     pub not_pfsense: Option<bool>,
     pub agent_install_fails: Option<bool>,
     pub account_fails: Option<bool>,
+    pub gateway_down: Option<bool>,
 }
 
 impl Faults {
@@ -75,6 +78,7 @@ impl Faults {
             (&mut self.not_pfsense, patch.not_pfsense),
             (&mut self.agent_install_fails, patch.agent_install_fails),
             (&mut self.account_fails, patch.account_fails),
+            (&mut self.gateway_down, patch.gateway_down),
         ] {
             if let Some(v) = value {
                 *field = v;
@@ -157,6 +161,9 @@ impl SimDevice {
 
     pub fn patch_faults(&self, patch: FaultPatch) {
         self.faults.send_modify(|f| f.apply(patch));
+        if let (Some(down), Ok(mut model)) = (patch.gateway_down, self.model.lock()) {
+            model.gateway_down = down;
+        }
     }
 
     pub fn authorize(&self, key: PublicKey) {

@@ -92,6 +92,8 @@ pub struct DeviceModel {
     pub uptime_offset: u64,
     /// A per-device phase so figures do not move in lockstep.
     pub phase: f64,
+    /// The WAN gateway does not answer (a fault switched by the control API).
+    pub gateway_down: bool,
     /// Hash of [`DeviceModel::config_xml`], kept current by [`DeviceModel::changed`].
     hash: String,
 }
@@ -220,6 +222,7 @@ impl DeviceModel {
             booted: Instant::now(),
             uptime_offset: 3_600 + noise % (40 * 86_400),
             phase: (noise % 6_283) as f64 / 1_000.0,
+            gateway_down: false,
             hash: String::new(),
         };
         model.changed();
@@ -531,10 +534,14 @@ impl DeviceModel {
                 name: "WAN_GW".to_owned(),
                 address: self.wan_gateway(),
                 monitor: self.wan_gateway(),
-                status: "online".to_owned(),
-                rtt_ms: round2(rtt),
-                rttsd_ms: round2(rtt / 10.0),
-                loss_pct: 0.0,
+                status: if self.gateway_down { "down" } else { "online" }.to_owned(),
+                rtt_ms: if self.gateway_down { 0.0 } else { round2(rtt) },
+                rttsd_ms: if self.gateway_down {
+                    0.0
+                } else {
+                    round2(rtt / 10.0)
+                },
+                loss_pct: if self.gateway_down { 100.0 } else { 0.0 },
             }],
             services: self
                 .services

@@ -855,3 +855,61 @@ async fn status_tables_are_read_live_and_a_reboot_is_expected_not_an_outage() {
     drop(stream);
     world.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_down_and_back_up_is_mailed_to_the_admins() {
+    let world = world(1).await;
+    let id = world.add(0).await;
+    let view = world
+        .activate(&id, DEVICE_PASSWORD, &world.fingerprint(0))
+        .await;
+    assert_eq!(view["outcome"], "active", "{view:#}");
+    let mut stream = world
+        .server
+        .client
+        .get(world.server.url("/api/events"))
+        .header("cookie", world.api.cookie().unwrap())
+        .send()
+        .await
+        .unwrap();
+    wait_for_event(&mut stream, &id, "online").await;
+
+    // The WAN gateway stops answering: the device is degraded at once, the mail follows the
+    // hold-down (1 s here).
+    world.sim.device(0).unwrap().patch_faults(FaultPatch {
+        gateway_down: Some(true),
+        ..FaultPatch::default()
+    });
+    let degraded = wait_for_event(&mut stream, &id, "degraded").await;
+    assert!(
+        degraded["reason"].as_str().unwrap().contains("WAN_GW"),
+        "{degraded}"
+    );
+    let mail = world
+        .mails_about("Gateway WAN_GW on fw-0", 1, Duration::from_secs(15))
+        .await;
+    let subject = mail[0].header("Subject").unwrap_or_default();
+    assert!(subject.ends_with("is down"), "{subject}");
+    let body = mail[0].body_text();
+    assert!(body.contains("WAN_GW") && body.contains("UTC"), "{body}");
+
+    // Back up: online again, and the admins hear of it once.
+    world.sim.device(0).unwrap().patch_faults(FaultPatch {
+        gateway_down: Some(false),
+        ..FaultPatch::default()
+    });
+    wait_for_event(&mut stream, &id, "online").await;
+    world
+        .mails_about("is back up", 1, Duration::from_secs(15))
+        .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let downs = world
+        .sink
+        .messages()
+        .iter()
+        .filter(|m| m.header("Subject").unwrap_or_default().contains("is down"))
+        .count();
+    assert_eq!(downs, 1, "one episode, one mail");
+    drop(stream);
+    world.stop().await;
+}
