@@ -352,7 +352,9 @@ fn first_response(stdout: &[u8]) -> Result<Value, String> {
         .map_err(|e| format!("the agent's answer was not understood ({e})"))?;
     response
         .into_result()
-        .map_err(|e| format!("{} ({})", e.message, e.code.as_str()))
+        .map_err(|e| format!("{} ({})", e.message, e.code.as_str()))?
+        .decode()
+        .map_err(|e| format!("the agent's answer was not understood ({e})"))
 }
 
 /// Undo what the run placed, newest first; returns the sentence for the person.

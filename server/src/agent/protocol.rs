@@ -36,25 +36,36 @@ impl Request {
     }
 }
 
-/// The agent's answer to one request.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The agent's answer to one request. The result is kept as JSON text: the agent writes it
+/// straight from its own type, and the client decodes it once, straight into the type it expects
+/// (no intermediate `Value` tree on either side).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Response {
     /// `None` only when the request was too malformed to find its id.
     pub id: Option<u64>,
     pub ok: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub result: Option<Value>,
+    pub result: Option<Box<serde_json::value::RawValue>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<AgentError>,
 }
 
 impl Response {
-    pub fn success(id: u64, result: Value) -> Self {
-        Self {
-            id: Some(id),
-            ok: true,
-            result: Some(result),
-            error: None,
+    /// A successful answer carrying `result`; a result that cannot be written as JSON (a bug)
+    /// becomes an `internal` error.
+    pub fn success<T: Serialize + ?Sized>(id: u64, result: &T) -> Self {
+        match serde_json::value::to_raw_value(result) {
+            Ok(raw) => Self {
+                id: Some(id),
+                ok: true,
+                result: Some(raw),
+                error: None,
+            },
+            Err(e) => Self::failure(
+                Some(id),
+                ErrorCode::Internal,
+                format!("cannot encode the result: {e}"),
+            ),
         }
     }
 
@@ -77,10 +88,10 @@ impl Response {
         bytes
     }
 
-    /// The result, or the agent's error.
-    pub fn into_result(self) -> Result<Value, AgentError> {
+    /// The result (as JSON text), or the agent's error.
+    pub fn into_result(self) -> Result<RawResult, AgentError> {
         match (self.ok, self.result, self.error) {
-            (true, result, _) => Ok(result.unwrap_or(Value::Null)),
+            (true, result, _) => Ok(RawResult(result)),
             (false, _, Some(error)) => Err(error),
             (false, _, None) => Err(AgentError {
                 code: ErrorCode::Internal,
@@ -88,6 +99,23 @@ impl Response {
                 details: Value::Null,
             }),
         }
+    }
+}
+
+/// A successful answer's result as JSON text, decoded by whoever knows its type.
+#[derive(Debug)]
+pub struct RawResult(Option<Box<serde_json::value::RawValue>>);
+
+impl RawResult {
+    /// The JSON text (`null` when the agent sent no result).
+    pub fn json(&self) -> &str {
+        self.0
+            .as_deref()
+            .map_or("null", serde_json::value::RawValue::get)
+    }
+
+    pub fn decode<T: serde::de::DeserializeOwned>(&self) -> serde_json::Result<T> {
+        serde_json::from_str(self.json())
     }
 }
 

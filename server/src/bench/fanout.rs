@@ -92,6 +92,17 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
         let line = round(&engine, &ids, "warm", r, args.devices, rtt_ms).await;
         print_line(json!({ "sim_cpu_ms": sim_cpu() - sim_before }), line);
     }
+    // What holding the connections costs once the handshakes' transient memory has been reused
+    // by the warm rounds (the "connect" figure includes 256 handshakes' peak).
+    let held = rss_kib();
+    println!(
+        "{}",
+        json!({
+            "phase": "held", "round": 0, "devices": args.devices, "rtt_ms": rtt_ms,
+            "connected": engine.connected_count(), "rss_kib": held,
+            "rss_per_connection_bytes": held.saturating_sub(rss_before) * 1024 / connected,
+        })
+    );
 
     let host_keys: Arc<dyn HostKeyStore> = keys.clone();
     for r in 1..=args.fresh_rounds {

@@ -102,7 +102,7 @@ pub fn handle_device_line(device: &Arc<SimDevice>, line: &[u8]) -> Response {
                 );
             };
             match device.ensure_account(line) {
-                Ok(created) => Response::success(request.id, json!({ "created": created })),
+                Ok(created) => Response::success(request.id, &json!({ "created": created })),
                 Err(e) => Response::failure(Some(request.id), ErrorCode::InvalidParams, e),
             }
         }
@@ -114,7 +114,7 @@ pub fn handle_device_line(device: &Arc<SimDevice>, line: &[u8]) -> Response {
                     .agent_installed
                     .store(false, std::sync::atomic::Ordering::Relaxed);
             }
-            Response::success(request.id, json!({ "removed": removed }))
+            Response::success(request.id, &json!({ "removed": removed }))
         }
         "diag.reboot" | "diag.shutdown" => {
             let reboot = request.method == "diag.reboot";
@@ -122,9 +122,9 @@ pub fn handle_device_line(device: &Arc<SimDevice>, line: &[u8]) -> Response {
             let action = if reboot { "reboot" } else { "shutdown" };
             Response::success(
                 request.id,
-                to_value(&PowerAccepted {
+                &PowerAccepted {
                     action: action.to_owned(),
-                }),
+                },
             )
         }
         "service.control" => match device.model.lock() {
@@ -151,7 +151,7 @@ fn service_control(model: &mut DeviceModel, request: &Request) -> Response {
         );
     };
     match model.control_service(name, action) {
-        Ok(service) => Response::success(request.id, to_value(&service)),
+        Ok(service) => Response::success(request.id, &service),
         Err(ServiceError::NotFound) => Response::failure(
             Some(request.id),
             ErrorCode::NotFound,
@@ -176,11 +176,11 @@ pub fn handle_line(model: &DeviceModel, line: &[u8]) -> Response {
 fn dispatch(model: &DeviceModel, request: &Request) -> Response {
     match request.method.as_str() {
         "hello" => hello(model, request),
-        "status" => Response::success(request.id, to_value(&model.status())),
-        "config.get" => Response::success(request.id, to_value(&model.config_document())),
-        "dhcp.leases" => Response::success(request.id, to_value(&model.dhcp_leases())),
-        "arp.table" => Response::success(request.id, to_value(&model.arp_table())),
-        "packages.list" => Response::success(request.id, to_value(&model.packages())),
+        "status" => Response::success(request.id, &model.status()),
+        "config.get" => Response::success(request.id, &model.config_document()),
+        "dhcp.leases" => Response::success(request.id, &model.dhcp_leases()),
+        "arp.table" => Response::success(request.id, &model.arp_table()),
+        "packages.list" => Response::success(request.id, &model.packages()),
         other => Response::failure(
             Some(request.id),
             ErrorCode::UnknownMethod,
@@ -214,11 +214,7 @@ fn hello(model: &DeviceModel, request: &Request) -> Response {
         platform: "pfSense".to_owned(),
         capabilities: CAPABILITIES.iter().map(|c| (*c).to_owned()).collect(),
     };
-    Response::success(request.id, to_value(&hello))
-}
-
-fn to_value<T: serde::Serialize>(value: &T) -> Value {
-    serde_json::to_value(value).unwrap_or_else(|e| json!({ "error": e.to_string() }))
+    Response::success(request.id, &hello)
 }
 
 #[cfg(test)]
@@ -232,7 +228,7 @@ mod tests {
     #[test]
     fn hello_negotiates_version_one() {
         let r = call(r#"{"v":1,"id":1,"method":"hello","params":{"client":"t","protocols":[1]}}"#);
-        let hello: Hello = serde_json::from_value(r.into_result().unwrap()).unwrap();
+        let hello: Hello = r.into_result().unwrap().decode().unwrap();
         assert_eq!(hello.protocol, 1);
         assert!(hello.capabilities.contains(&"status".to_owned()));
         let r = call(r#"{"v":1,"id":2,"method":"hello","params":{"protocols":[7]}}"#);

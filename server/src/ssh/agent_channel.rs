@@ -15,7 +15,7 @@ use tokio::sync::{oneshot, watch, Semaphore};
 use super::error::Stage;
 use super::session::{open_channel, Session};
 use super::SshError;
-use crate::agent::protocol::{Request, Response, MAX_FRAME};
+use crate::agent::protocol::{RawResult, Request, Response, MAX_FRAME};
 
 type Waiter = oneshot::Sender<Result<Response, SshError>>;
 
@@ -64,13 +64,13 @@ impl AgentChannel {
         self.closed_tx.subscribe()
     }
 
-    /// Send one request and wait for its answer.
+    /// Send one request and wait for its answer (the result as JSON text).
     pub async fn call(
         &self,
         method: &str,
         params: Value,
         timeout: Duration,
-    ) -> Result<Value, SshError> {
+    ) -> Result<RawResult, SshError> {
         if self.is_closed() {
             return Err(SshError::Closed);
         }
@@ -155,17 +155,25 @@ impl Drop for PendingGuard<'_> {
 }
 
 async fn read_loop(mut reader: russh::ChannelReadHalf, agent: std::sync::Weak<AgentChannel>) {
+    // The start of an unfinished line (never holds a newline): only new bytes are searched, so a
+    // long frame arriving in many chunks is scanned once.
     let mut buf: Vec<u8> = Vec::new();
     let mut exit_status = None;
     let mut answered_any = false;
     while let Some(msg) = reader.wait().await {
         match msg {
             ChannelMsg::Data { data } => {
-                buf.extend_from_slice(&data);
                 let Some(agent) = agent.upgrade() else { return };
-                while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
-                    let line: Vec<u8> = buf.drain(..=pos).collect();
-                    match serde_json::from_slice::<Response>(&line[..line.len() - 1]) {
+                // Most chunks hold whole lines: parse them straight from the chunk.
+                let mut rest: &[u8] = &data;
+                while let Some(pos) = rest.iter().position(|b| *b == b'\n') {
+                    let line = if buf.is_empty() {
+                        &rest[..pos]
+                    } else {
+                        buf.extend_from_slice(&rest[..pos]);
+                        &buf[..]
+                    };
+                    match serde_json::from_slice::<Response>(line) {
                         Ok(response) => {
                             answered_any = true;
                             agent.deliver(response);
@@ -174,12 +182,19 @@ async fn read_loop(mut reader: russh::ChannelReadHalf, agent: std::sync::Weak<Ag
                             tracing::warn!(error = %e, "agent sent a line that is not a response");
                         }
                     }
+                    buf.clear();
+                    rest = &rest[pos + 1..];
+                }
+                buf.extend_from_slice(rest);
+                if buf.is_empty() && buf.capacity() > 64 * 1024 {
+                    // A large answer went by: do not keep its buffer for the connection's life.
+                    buf = Vec::new();
                 }
                 if buf.len() > MAX_FRAME {
                     agent.mark_closed(SshError::ProtocolError(
                         "agent sent a message over 16 MiB".to_owned(),
                     ));
-                    agent.close().await;
+                    Box::pin(agent.close()).await;
                     return;
                 }
             }

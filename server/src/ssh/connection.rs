@@ -28,17 +28,20 @@ use crate::agent::protocol::{Hello, PROTOCOL_VERSION};
 pub(crate) enum Command {
     /// Make sure the device is connected; reply with the agent channel.
     Acquire(oneshot::Sender<Result<Arc<AgentChannel>, SshError>>),
-    /// Run one command on its own channel.
-    Exec {
-        command: String,
-        stdin: Option<Vec<u8>>,
-        timeout: Duration,
-        reply: oneshot::Sender<Result<ExecOutput, SshError>>,
-    },
+    /// Run one command on its own channel (boxed: it is the largest command, and every slot of
+    /// every device's queue is as large as the largest variant).
+    Exec(Box<ExecRequest>),
     /// New address or credentials (e.g. after an edit or a re-trusted host key).
     Retarget(Box<DeviceTarget>),
     /// Disconnect and stay idle.
     Disconnect(oneshot::Sender<()>),
+}
+
+pub(crate) struct ExecRequest {
+    pub command: String,
+    pub stdin: Option<Vec<u8>>,
+    pub timeout: Duration,
+    pub reply: oneshot::Sender<Result<ExecOutput, SshError>>,
 }
 
 /// What callers share with the actor.
@@ -114,7 +117,7 @@ impl Actor {
                 }
                 () = wait_closed(closed.as_mut()), if self.live.is_some() => {
                     tracing::info!("connection to the device lost");
-                    self.drop_live().await;
+                    Box::pin(self.drop_live()).await;
                     self.set_state(ConnState::Idle);
                 }
                 () = tokio::time::sleep_until(idle_deadline), if self.live.is_some() => {
@@ -123,13 +126,13 @@ impl Actor {
                         self.last_used = Instant::now();
                     } else {
                         tracing::debug!("idle: closing the connection");
-                        self.drop_live().await;
+                        Box::pin(self.drop_live()).await;
                         self.set_state(ConnState::Idle);
                     }
                 }
             }
         }
-        self.drop_live().await;
+        Box::pin(self.drop_live()).await;
         self.set_state(ConnState::Closed);
     }
 
@@ -150,12 +153,13 @@ impl Actor {
                 let result = self.ensure_ready().await.map(|live| live.agent.clone());
                 let _ = reply.send(result);
             }
-            Command::Exec {
-                command,
-                stdin,
-                timeout,
-                reply,
-            } => {
+            Command::Exec(request) => {
+                let ExecRequest {
+                    command,
+                    stdin,
+                    timeout,
+                    reply,
+                } = *request;
                 let session = match self.ensure_ready().await {
                     Ok(live) => live.session.clone(),
                     Err(e) => {
@@ -180,7 +184,7 @@ impl Actor {
                 );
             }
             Command::Retarget(target) => {
-                self.drop_live().await;
+                Box::pin(self.drop_live()).await;
                 self.target = *target;
                 self.quarantined = None;
                 self.backoff_until = None;
@@ -188,7 +192,7 @@ impl Actor {
                 self.set_state(ConnState::Idle);
             }
             Command::Disconnect(reply) => {
-                self.drop_live().await;
+                Box::pin(self.drop_live()).await;
                 self.set_state(ConnState::Idle);
                 let _ = reply.send(());
             }
@@ -199,7 +203,7 @@ impl Actor {
         if self.live.as_ref().is_some_and(|l| !l.agent.is_closed()) {
             return self.live.as_ref().ok_or(SshError::Closed);
         }
-        self.drop_live().await;
+        Box::pin(self.drop_live()).await;
         if let Some(error) = &self.quarantined {
             return Err(error.clone());
         }
@@ -308,7 +312,8 @@ impl Actor {
                 SshError::Closed => SshError::AgentMissing,
                 other => other,
             })?;
-        let hello: Hello = serde_json::from_value(hello)
+        let hello: Hello = hello
+            .decode()
             .map_err(|e| SshError::ProtocolError(format!("agent's hello is malformed: {e}")))?;
         Ok((agent, hello))
     }

@@ -12,12 +12,12 @@ use tokio::sync::{broadcast, mpsc, oneshot, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use super::connection::{Actor, Command, DeviceShared};
+use super::connection::{Actor, Command, DeviceShared, ExecRequest};
 use super::error::Stage;
 use super::hostkeys::HostKeyStore;
 use super::session::{client_config, probe_host_key};
 use super::{ConnState, DeviceId, DeviceTarget, EngineConfig, EngineEvent, ExecOutput, SshError};
-use crate::agent::protocol::Hello;
+use crate::agent::protocol::{Hello, RawResult};
 
 /// What the connection actors share with the engine.
 pub(crate) struct Shared {
@@ -58,7 +58,8 @@ pub struct Engine {
 #[derive(Debug)]
 pub struct FanoutResult {
     pub device: DeviceId,
-    pub result: Result<Value, SshError>,
+    /// The answer as JSON text (see [`RawResult::decode`]).
+    pub result: Result<RawResult, SshError>,
     pub elapsed: Duration,
 }
 
@@ -197,6 +198,18 @@ impl Engine {
         method: &str,
         params: Value,
     ) -> Result<Value, SshError> {
+        let raw = self.request_raw(device, method, params).await?;
+        raw.decode()
+            .map_err(|e| SshError::ProtocolError(format!("unexpected answer to {method}: {e}")))
+    }
+
+    /// [`Engine::request`] with the result as JSON text, for callers that decode it themselves.
+    pub async fn request_raw(
+        &self,
+        device: &DeviceId,
+        method: &str,
+        params: Value,
+    ) -> Result<RawResult, SshError> {
         let timeout = self.shared.config.request_timeout;
         tokio::time::timeout(timeout, self.request_inner(device, method, params, timeout))
             .await
@@ -213,8 +226,9 @@ impl Engine {
         method: &str,
         params: Value,
     ) -> Result<T, SshError> {
-        let value = self.request(device, method, params).await?;
-        serde_json::from_value(value)
+        // Decoded once, straight from the text into `T`.
+        let raw = self.request_raw(device, method, params).await?;
+        raw.decode()
             .map_err(|e| SshError::ProtocolError(format!("unexpected answer to {method}: {e}")))
     }
 
@@ -224,7 +238,7 @@ impl Engine {
         method: &str,
         params: Value,
         timeout: Duration,
-    ) -> Result<Value, SshError> {
+    ) -> Result<RawResult, SshError> {
         let (tx, shared) = self.handle(device)?;
         shared
             .last_request_ms
@@ -260,12 +274,12 @@ impl Engine {
     ) -> Result<ExecOutput, SshError> {
         let (tx, _) = self.handle(device)?;
         let (reply, rx) = oneshot::channel();
-        tx.try_send(Command::Exec {
+        tx.try_send(Command::Exec(Box::new(ExecRequest {
             command: command.to_owned(),
             stdin,
             timeout,
             reply,
-        })
+        })))
         .map_err(|_| SshError::Busy)?;
         let overall =
             timeout + self.shared.config.connect_timeout + self.shared.config.handshake_timeout;
@@ -289,7 +303,7 @@ impl Engine {
             let params = params.clone();
             tasks.spawn(async move {
                 let started = Instant::now();
-                let result = engine.request(&device, &method, params).await;
+                let result = engine.request_raw(&device, &method, params).await;
                 FanoutResult {
                     device,
                     result,

@@ -25,6 +25,8 @@ pub fn client_config(config: &EngineConfig) -> Arc<client::Config> {
             kex::EXTENSION_OPENSSH_STRICT_KEX_AS_CLIENT,
         ]),
         key: Cow::Owned(vec![Algorithm::Ed25519]),
+        // Agent JSON is small; zlib state would cost ~300 KB per connection.
+        compression: Cow::Borrowed(&[russh::compression::NONE]),
         ..Preferred::default()
     };
     Arc::new(client::Config {
@@ -35,6 +37,9 @@ pub fn client_config(config: &EngineConfig) -> Arc<client::Config> {
         nodelay: true,
         // Small per-channel queues: the resident channel is drained continuously.
         channel_buffer_size: 32,
+        // Caps the read buffer's high-water mark (it is kept for the connection's life); agent
+        // answers are mostly a few KB.
+        maximum_packet_size: 16 * 1024,
         ..Default::default()
     })
 }
