@@ -90,3 +90,30 @@ export function linkTo(text: string, pathname: string): string {
   if (!match) throw new Error(`no ${pathname} link in: ${text}`);
   return match[0];
 }
+
+/** On /devices: register a firewall with the add form; returns its row in the Inactive table. */
+export async function addDevice(page: Page, name: string, host: string, port: number) {
+  const form = page.locator("form").filter({ has: page.getByRole("button", { name: "Add device" }) });
+  await form.getByRole("textbox", { name: "Name" }).fill(name);
+  await form.getByRole("textbox", { name: "Host" }).fill(host);
+  await form.getByRole("spinbutton", { name: "SSH port" }).fill(String(port));
+  await form.getByRole("button", { name: "Add device" }).click();
+  const row = page.getByRole("table", { name: "Inactive devices" }).getByTestId("device-row").filter({ hasText: name });
+  await expect(row).toContainText("Inactive");
+  return row;
+}
+
+/** On /devices: register simulated firewall `port` and activate it (key confirmed, sim password). */
+export async function addActiveDevice(page: Page, name: string, port: number) {
+  const row = await addDevice(page, name, "127.0.0.1", port);
+  await row.getByRole("button", { name: "Activate" }).click();
+  const dialog = page.getByRole("dialog", { name: `Activate ${name}` });
+  await expect(dialog.getByTestId("host-key-fingerprint")).toHaveText(/^SHA256:/);
+  await dialog.locator('input[name="activate-password"]').fill(process.env.MUDMAP_E2E_SIM_PASSWORD ?? "");
+  await dialog.getByRole("button", { name: "Fingerprint matches — activate" }).click();
+  await expect(dialog.getByTestId("activation-outcome")).toContainText("is active", { timeout: 20_000 });
+  await dialog.getByRole("button", { name: "Done" }).click();
+  const active = page.getByRole("table", { name: "Active devices" }).getByTestId("device-row").filter({ hasText: name });
+  await expect(active).toContainText("Active");
+  return active;
+}

@@ -21,22 +21,26 @@ pub fn StatusTab(
     }
     let refresh = RwSignal::new(0u32);
     let opened = Memo::new(move |was: Option<&bool>| was.copied().unwrap_or(false) || shown.get());
-    let id = StoredValue::new(device_id);
-    let tables = LocalResource::new(move || {
-        let wanted = opened.get();
-        refresh.get();
-        let id = id.get_value();
-        async move {
-            if wanted {
-                Some(fetch_status_tables(id).await)
-            } else {
-                None
+    // A resource of both builds: on the server (tab closed) it resolves to None at once and the
+    // browser hydrates the same; opening the tab asks the firewall.
+    let tables = Resource::new(
+        move || (opened.get(), refresh.get()),
+        move |(wanted, _)| {
+            let id = device_id.clone();
+            async move {
+                if wanted {
+                    Some(fetch_status_tables(id).await)
+                } else {
+                    None
+                }
             }
-        }
-    });
+        },
+    );
     view! {
-        <Suspense fallback=|| view! { <p>"Reading from the firewall…"</p> }>
-            {move || tables.get().flatten().map(|result| match result {
+        <Transition fallback=|| view! { <p>"Reading from the firewall…"</p> }>
+            {move || match tables.get().flatten() {
+                None => view! { <p class="hint">"Reading from the firewall…"</p> }.into_any(),
+                Some(result) => match result {
                 Err(e) => view! {
                     <p class="form-error" role="alert">{e.to_string()}</p>
                     <button type="button" class="btn" on:click=move |_| refresh.update(|n| *n += 1)>"Try again"</button>
@@ -111,8 +115,8 @@ pub fn StatusTab(
                         </div>
                     }.into_any()
                 }
-            })}
-        </Suspense>
+            }}}
+        </Transition>
     }
     .into_any()
 }

@@ -77,6 +77,9 @@ pub fn GroupsPage() -> impl IntoView {
 
     view! {
         <PageHeader title="Groups" subtitle="Named sets of devices — per customer, site or role — to filter the fleet by and, later, to roll changes out to."/>
+        // Everything that reads the signed-in user's role stays inside the Transition, so the
+        // server's HTML and the browser's first render agree (hydration).
+        <Transition fallback=|| view! { <p>"Loading…"</p> }>
         <Show when=move || can_edit.get()>
             <section class="card" aria-labelledby="group-form-heading">
                 <h2 id="group-form-heading">"New group"</h2>
@@ -90,7 +93,6 @@ pub fn GroupsPage() -> impl IntoView {
                 </form>
             </section>
         </Show>
-        <Transition fallback=|| view! { <p>"Loading…"</p> }>
             {move || groups.get().map(|result| match result {
                 Err(e) => view! { <p class="form-error" role="alert">{e.to_string()}</p> }.into_any(),
                 Ok(list) if list.is_empty() => view! {
@@ -142,10 +144,10 @@ pub fn GroupsPage() -> impl IntoView {
                     </section>
                 }.into_any(),
             })}
-        </Transition>
         {move || open.get().map(|group| view! {
             <GroupEditor group can_edit on_changed=Callback::new(move |()| version.update(|v| *v += 1))/>
         })}
+        </Transition>
         <ConfirmDialog
             open=delete_open
             id="delete-group-dialog"

@@ -112,7 +112,7 @@ impl Store {
             .map_err(|e: sqlx::Error| connect_error(e.to_string()))?;
         let timeout = Duration::from_secs(settings.connect_timeout_secs.max(1));
         let pool = AnyPoolOptions::new()
-            .max_connections(settings.max_connections)
+            .max_connections(settings.pool_size(backend == Backend::Postgres))
             .min_connections(0)
             .acquire_timeout(timeout)
             .idle_timeout(Duration::from_secs(300))
