@@ -124,7 +124,17 @@ fn Detail(detail: DeviceDetail, active: RwSignal<&'static str>) -> impl IntoView
 fn SystemTab(detail: DeviceDetail, history: Vec<Sample>) -> impl IntoView {
     let status = detail.status.clone();
     let device = detail.device;
+    let text = |f: fn(&Status) -> String| {
+        status
+            .as_ref()
+            .map(f)
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| "—".to_owned())
+    };
     let facts = vec![
+        ("Hostname", text(|s| s.hostname.clone())),
+        ("Platform", text(|s| s.platform.clone())),
+        ("DNS servers", text(|s| s.dns_servers.join(", "))),
         (
             "pfSense",
             device.pfsense.clone().unwrap_or_else(|| "—".to_owned()),

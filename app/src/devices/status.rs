@@ -14,6 +14,15 @@ pub struct Status {
     pub interfaces: Vec<Interface>,
     pub gateways: Vec<Gateway>,
     pub services: Vec<Service>,
+    /// hostname.domain (absent from agents before 1.1: empty).
+    #[serde(default)]
+    pub hostname: String,
+    /// "pfSense".
+    #[serde(default)]
+    pub platform: String,
+    /// System > General Setup's DNS servers, in order.
+    #[serde(default)]
+    pub dns_servers: Vec<String>,
     pub config_hash: String,
 }
 

@@ -160,6 +160,9 @@ mod tests {
 
     #[test]
     fn the_shipped_agent_names_its_version() {
-        assert_eq!(shipped_agent_version(), "1.0.0");
+        assert_eq!(
+            shipped_agent_version(),
+            crate::sim::agent::SIM_AGENT_VERSION
+        );
     }
 }

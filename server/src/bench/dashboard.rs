@@ -159,7 +159,7 @@ async fn seed_database(settings: &Settings, args: &DashboardArgs) -> anyhow::Res
             "INSERT INTO devices (id, org_id, name, host, port, tags, notes, state, host_key, \
              host_key_fingerprint, pfsense_version, pfsense_edition, agent_version, service_user, \
              service_key, service_public_key, created_at, updated_at, activated_at) \
-             VALUES ($1, $2, $3, '127.0.0.1', $4, $5, '', 'active', $6, $7, '2.7.2', 'CE', '1.0.0', \
+             VALUES ($1, $2, $3, '127.0.0.1', $4, $5, '', 'active', $6, $7, '2.7.2', 'CE', '1.1.0', \
              'mudmap', $8, $9, $10, $10, $10)",
         )
         .bind(&id)

@@ -12,7 +12,7 @@ use crate::agent::protocol::{
 };
 
 /// The agent version the simulator reports.
-pub const SIM_AGENT_VERSION: &str = "1.0.0";
+pub const SIM_AGENT_VERSION: &str = "1.1.0";
 
 /// Methods this agent implements.
 pub const CAPABILITIES: [&str; 11] = [

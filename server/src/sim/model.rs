@@ -552,6 +552,9 @@ impl DeviceModel {
                     status: if s.running { "running" } else { "stopped" }.to_owned(),
                 })
                 .collect(),
+            hostname: format!("{}.{}", self.hostname, self.domain),
+            platform: "pfSense".to_owned(),
+            dns_servers: self.dns_servers.clone(),
             config_hash: self.hash.clone(),
         }
     }

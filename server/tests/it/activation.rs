@@ -241,7 +241,10 @@ async fn activation_journey_pins_the_key_installs_the_agent_and_mails_the_admins
         device["pfsense"].as_str().unwrap().starts_with("CE "),
         "{device}"
     );
-    assert_eq!(device["agent_version"], "1.0.0");
+    assert_eq!(
+        device["agent_version"],
+        mudmap::sim::agent::SIM_AGENT_VERSION
+    );
 
     // On the device: the agent, and a service account whose key can only run the forced command.
     let sim_device = world.sim.device(0).unwrap();

@@ -206,6 +206,12 @@ async fn conforms(subject: Subject) {
 
     let status: Status = subject.result("status").await;
     assert!(!status.interfaces.is_empty(), "{name}: {status:?}");
+    assert!(
+        status.hostname.contains('.')
+            && status.platform == "pfSense"
+            && !status.dns_servers.is_empty(),
+        "{name}: hostname, platform and DNS servers: {status:?}"
+    );
     let before: ConfigDocument = subject.result("config.get").await;
     assert!(before.xml.contains("<pfsense>"), "{name}");
     assert_eq!(

@@ -52,7 +52,7 @@
 
 namespace Mudmap\Agent;
 
-const AGENT_VERSION = '1.0.0';
+const AGENT_VERSION = '1.1.0';
 const PROTOCOL_VERSION = 1;
 /** Method name => the function in this file that answers it; the names are hello's capabilities. */
 const METHODS = [
@@ -519,13 +519,11 @@ function hello($params): array
         ));
     }
     refresh_config();
-    $hostname = (string) cfg('system/hostname', '');
-    $domain = (string) cfg('system/domain', '');
     $version = product_version();
     return [
         'agent_version' => AGENT_VERSION,
         'protocol' => PROTOCOL_VERSION,
-        'hostname' => $domain === '' ? $hostname : "{$hostname}.{$domain}",
+        'hostname' => fqdn(),
         'pfsense' => ['version' => $version, 'edition' => edition($version)],
         'platform' => 'pfSense',
         'capabilities' => array_keys(METHODS),
@@ -554,6 +552,9 @@ function status($params): array
         'interfaces' => degrade('interfaces'),
         'gateways' => degrade('gateways'),
         'services' => degrade('services'),
+        'hostname' => fqdn(),
+        'platform' => 'pfSense',
+        'dns_servers' => dns_servers(),
         'config_hash' => $hash,
     ];
 }
@@ -876,6 +877,24 @@ function memory(array $sysctl): array
         + (int) ($sysctl['vm.stats.vm.v_laundry_count'] ?? 0)
         + (int) ($sysctl['vm.stats.vm.v_free_count'] ?? 0);
     return ['total_bytes' => $total * $page, 'used_bytes' => max(0, $total - $available) * $page];
+}
+
+/** hostname.domain as System > General Setup sets them. */
+function fqdn(): string
+{
+    $hostname = (string) cfg('system/hostname', '');
+    $domain = (string) cfg('system/domain', '');
+    return $domain === '' ? $hostname : "{$hostname}.{$domain}";
+}
+
+/** The DNS servers of System > General Setup, in order (one or several `dnsserver` tags). */
+function dns_servers(): array
+{
+    $configured = cfg('system/dnsserver', []);
+    $configured = is_array($configured) ? $configured : [$configured];
+    return array_values(array_filter(array_map('strval', $configured), function ($server) {
+        return $server !== '';
+    }));
 }
 
 /** A status section, collected by the function of that name; if that fails, the section is empty. */

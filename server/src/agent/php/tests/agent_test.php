@@ -50,6 +50,7 @@ const STATUS = [
         'rtt_ms' => 'f64', 'rttsd_ms' => 'f64', 'loss_pct' => 'f64',
     ]],
     'services' => ['list', ['name' => 'string', 'description' => 'string', 'status' => 'string']],
+    'hostname' => 'string', 'platform' => 'string', 'dns_servers' => ['list', 'string'],
     'config_hash' => 'string',
 ];
 const CONFIG_DOCUMENT = ['hash' => 'string', 'xml' => 'string'];
@@ -443,8 +444,8 @@ check(
     json_encode($hello),
 );
 check(
-    'hello: agent_version 1.0.0, protocol 1, capabilities as the simulator\'s (same methods, same order)',
-    ($hello['agent_version'] ?? null) === '1.0.0' && ($hello['protocol'] ?? null) === 1
+    'hello: agent_version 1.1.0, protocol 1, capabilities as the simulator\'s (same methods, same order)',
+    ($hello['agent_version'] ?? null) === '1.1.0' && ($hello['protocol'] ?? null) === 1
         && ($hello['capabilities'] ?? null) === CAPABILITIES,
     json_encode($hello['capabilities'] ?? null),
 );
@@ -466,6 +467,12 @@ check('status: result has exactly the Status fields and types', $errors === [], 
 check('status: uptime from kern.boottime', abs(($status['uptime_secs'] ?? 0) - (time() - BOOTTIME)) <= 5, json_encode($status['uptime_secs'] ?? null));
 check('status: CPU usage from two kern.cp_time samples (stub: 15 %)', abs(($status['cpu']['usage_pct'] ?? -1) - 15.0) < 0.5, json_encode($status['cpu'] ?? null));
 check('status: 4 cores (kern.smp.cpus)', ($status['cpu']['cores'] ?? null) === 4);
+check(
+    'status: hostname, platform and DNS servers from System > General Setup',
+    ($status['hostname'] ?? null) === 'fw-test-01.example.org' && ($status['platform'] ?? null) === 'pfSense'
+        && ($status['dns_servers'] ?? null) === ['1.1.1.1', '9.9.9.9'],
+    json_encode([$status['hostname'] ?? null, $status['dns_servers'] ?? null])
+);
 check(
     'status: memory as pfSense counts it (pages x page size; inactive+laundry+free available)',
     ($status['memory'] ?? null) === ['total_bytes' => 1048576 * 4096, 'used_bytes' => (1048576 - 710000) * 4096],
