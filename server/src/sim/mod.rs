@@ -78,7 +78,7 @@ impl Simulator {
         if !options.bind.is_loopback() {
             return Err(SimError::NotLoopback(options.bind));
         }
-        raise_fd_limit();
+        raise_fd_limit(options.devices);
         let mut devices = Vec::with_capacity(options.devices as usize);
         let mut tasks = JoinSet::new();
         for index in 0..options.devices {
@@ -166,7 +166,16 @@ async fn serve_device(device: Arc<SimDevice>, listener: TcpListener, bind: IpAdd
         };
         tokio::select! {
             accepted = active.accept() => {
-                let Ok((socket, peer)) = accepted else { continue };
+                let (socket, peer) = match accepted {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        // Out of file descriptors, typically: the connection stays queued, so
+                        // retrying at once would spin. Pause, as a real sshd under load does.
+                        tracing::warn!(device = device.index, error = %e, "cannot accept a connection");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        continue;
+                    }
+                };
                 let _ = socket.set_nodelay(true);
                 let config = if current.host_key_changed { impostor.clone() } else { normal.clone() };
                 connections.spawn(serve_connection(device.clone(), socket, peer, config));
@@ -257,8 +266,24 @@ async fn wait_for_drop(faults: &mut tokio::sync::watch::Receiver<Faults>, drops_
 
 /// A thousand devices (and as many client connections) need more file descriptors than the usual
 /// soft limit of 1024: raise it to the hard limit.
-fn raise_fd_limit() {
+/// Each device needs a listening socket and one per connection: raise the open-file limit as far
+/// as allowed (the hard limit too, where the process may), and say so when the fleet will not fit.
+fn raise_fd_limit(devices: u32) {
+    use rlimit::Resource;
+    let wanted = u64::from(devices) * 2 + 256;
+    if let Ok((soft, hard)) = rlimit::getrlimit(Resource::NOFILE) {
+        if hard < wanted {
+            // Allowed for root (CAP_SYS_RESOURCE) up to fs.nr_open; harmless to try otherwise.
+            let _ = rlimit::setrlimit(Resource::NOFILE, soft.max(wanted), wanted);
+        }
+    }
     match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) if limit < wanted => tracing::warn!(
+            limit,
+            wanted,
+            "the open-file limit is too low for this many devices: some will refuse connections \
+             (raise it with `ulimit -n`)"
+        ),
         Ok(limit) => tracing::debug!(limit, "file descriptor limit"),
         Err(e) => tracing::warn!(error = %e, "could not raise the file descriptor limit"),
     }
