@@ -68,10 +68,16 @@ fn checked_name(input: &str) -> Result<String, AppError> {
     group_name(input).map_err(AppError::Invalid)
 }
 
-fn name_taken(name: &str) -> AppError {
-    AppError::Conflict(format!(
-        "A group named \"{name}\" exists already. Choose another name, or use that group."
-    ))
+/// A failed insert or update of a group: a taken name in words, anything else as a store failure.
+fn refused(error: sqlx::Error, name: &str) -> AppError {
+    let error = StoreError::from(error);
+    if is_unique_violation(&error) {
+        AppError::Conflict(format!(
+            "A group named \"{name}\" exists already. Choose another name, or use that group."
+        ))
+    } else {
+        store_failure(error)
+    }
 }
 
 impl GroupService {
@@ -129,13 +135,8 @@ impl app::services::GroupService for GroupService {
         .bind(name.to_lowercase())
         .bind(now_ms())
         .execute(&mut *tx)
-        .await
-        .map_err(StoreError::from);
-        match inserted {
-            Err(e) if is_unique_violation(&e) => return Err(name_taken(&name)),
-            Err(e) => return Err(store_failure(e)),
-            Ok(_) => {}
-        }
+        .await;
+        inserted.map_err(|e| refused(e, &name))?;
         self.audited(tx, caller, &org.id, "group.created", &name, String::new())
             .await?;
         tracing::info!(group.id = %id, org.id = %org.id, "group created");
@@ -161,13 +162,8 @@ impl app::services::GroupService for GroupService {
         .bind(name.to_lowercase())
         .bind(now_ms())
         .execute(&mut *tx)
-        .await
-        .map_err(StoreError::from);
-        match updated {
-            Err(e) if is_unique_violation(&e) => return Err(name_taken(&name)),
-            Err(e) => return Err(store_failure(e)),
-            Ok(_) => {}
-        }
+        .await;
+        updated.map_err(|e| refused(e, &name))?;
         self.audited(
             tx,
             caller,

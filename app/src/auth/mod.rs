@@ -74,6 +74,20 @@ pub fn use_me() -> MeResource {
     use_context::<MeResource>().unwrap_or_else(provide_me)
 }
 
+/// The caller's role in the current organisation (None while loading or signed out). It reads
+/// the layout's resource: use it inside a `<Transition>`, so the server's HTML and the browser's
+/// first render agree. The UI only hides what the server would refuse anyway.
+pub fn use_role() -> Signal<Option<crate::roles::Role>> {
+    let me = use_me();
+    Signal::derive(move || {
+        me.get()
+            .and_then(Result::ok)
+            .flatten()
+            .and_then(|m| m.current)
+            .map(|o| o.role)
+    })
+}
+
 /// The signed-in user, or None.
 #[server(prefix = "/api", endpoint = "auth/me")]
 pub async fn current_user() -> Result<Option<Me>, AppError> {

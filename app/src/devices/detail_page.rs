@@ -9,7 +9,8 @@ use super::detail::{control_service, fetch_device_detail, DeviceDetail, Sample};
 use super::power::PowerPanel;
 use super::status::{Service, Status};
 use super::status_tab::StatusTab;
-use crate::auth::use_me;
+use crate::auth::use_role;
+use crate::roles::Role;
 use crate::ui::badge::{Health, StateBadge};
 use crate::ui::dialog::ConfirmDialog;
 use crate::ui::format::{ago, bytes, uptime};
@@ -284,16 +285,8 @@ fn ServicesTab(status: Option<Status>, device_id: String, managed: bool) -> impl
     let Some(status) = status else {
         return view! { <p class="hint">"Not polled yet."</p> }.into_any();
     };
-    let me = use_me();
-    let can_act = Signal::derive(move || {
-        managed
-            && me
-                .get()
-                .and_then(Result::ok)
-                .flatten()
-                .and_then(|m| m.current)
-                .is_some_and(|o| o.role.can_operate())
-    });
+    let role = use_role();
+    let can_act = Signal::derive(move || managed && role.get().is_some_and(Role::can_operate));
     let toasts = use_toasts();
     let services = RwSignal::new(status.services);
     let busy = RwSignal::new(None::<String>);

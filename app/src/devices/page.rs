@@ -9,7 +9,7 @@ use leptos::prelude::*;
 use super::activate_dialog::ActivationDialog;
 use super::*;
 use crate::auth::pages::FormError;
-use crate::auth::use_me;
+use crate::auth::use_role;
 use crate::roles::Role;
 use crate::ui::dialog::ConfirmDialog;
 use crate::ui::field::TextField;
@@ -27,14 +27,7 @@ fn badge_class(state: DeviceState) -> &'static str {
 
 #[component]
 pub fn DevicesPage() -> impl IntoView {
-    let me = use_me();
-    let role = Signal::derive(move || {
-        me.get()
-            .and_then(Result::ok)
-            .flatten()
-            .and_then(|m| m.current)
-            .map(|o| o.role)
-    });
+    let role = use_role();
     let toasts = use_toasts();
     let version = RwSignal::new(0u32);
     let devices = Resource::new(move || version.get(), |_| list_devices());

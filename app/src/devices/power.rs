@@ -7,20 +7,15 @@ use leptos::prelude::*;
 
 use super::detail::power_device;
 use super::{Device, DeviceState};
-use crate::auth::use_me;
+use crate::auth::use_role;
+use crate::roles::Role;
 use crate::ui::badge::Health;
 use crate::ui::toast::use_toasts;
 
 #[component]
 pub fn PowerPanel(device: Device, health: Health) -> impl IntoView {
-    let me = use_me();
-    let allowed = Signal::derive(move || {
-        me.get()
-            .and_then(Result::ok)
-            .flatten()
-            .and_then(|m| m.current)
-            .is_some_and(|o| o.role.can_administer())
-    });
+    let role = use_role();
+    let allowed = Signal::derive(move || role.get().is_some_and(Role::can_administer));
     if device.state != DeviceState::Active {
         return ().into_any();
     }

@@ -6,8 +6,9 @@ use leptos::prelude::*;
 
 use super::*;
 use crate::auth::pages::FormError;
-use crate::auth::use_me;
+use crate::auth::use_role;
 use crate::devices::{list_devices, Device};
+use crate::roles::Role;
 use crate::ui::dialog::ConfirmDialog;
 use crate::ui::field::TextField;
 use crate::ui::page::PageHeader;
@@ -15,14 +16,8 @@ use crate::ui::toast::use_toasts;
 
 #[component]
 pub fn GroupsPage() -> impl IntoView {
-    let me = use_me();
-    let can_edit = Signal::derive(move || {
-        me.get()
-            .and_then(Result::ok)
-            .flatten()
-            .and_then(|m| m.current)
-            .is_some_and(|o| o.role.can_operate())
-    });
+    let role = use_role();
+    let can_edit = Signal::derive(move || role.get().is_some_and(Role::can_operate));
     let toasts = use_toasts();
     let version = RwSignal::new(0u32);
     let groups = Resource::new(move || version.get(), |_| list_groups());

@@ -166,6 +166,26 @@ impl World {
         }
     }
 
+    /// Add and activate device `index`, open the event stream, and wait until the device is
+    /// online on it.
+    async fn online(&self, index: u32) -> (String, reqwest::Response) {
+        let id = self.add(index).await;
+        let view = self
+            .activate(&id, DEVICE_PASSWORD, &self.fingerprint(index))
+            .await;
+        assert_eq!(view["outcome"], "active", "{view:#}");
+        let mut stream = self
+            .server
+            .client
+            .get(self.server.url("/api/events"))
+            .header("cookie", self.api.cookie().unwrap())
+            .send()
+            .await
+            .unwrap();
+        wait_for_event(&mut stream, &id, "online").await;
+        (id, stream)
+    }
+
     fn fingerprint(&self, index: u32) -> String {
         mudmap::ssh::fingerprint(self.sim.device(index).unwrap().host_key.public_key())
     }
@@ -777,20 +797,7 @@ async fn the_fleet_shows_health_from_polls_and_streams_changes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_tables_are_read_live_and_a_reboot_is_expected_not_an_outage() {
     let world = world(1).await;
-    let id = world.add(0).await;
-    let view = world
-        .activate(&id, DEVICE_PASSWORD, &world.fingerprint(0))
-        .await;
-    assert_eq!(view["outcome"], "active", "{view:#}");
-    let mut stream = world
-        .server
-        .client
-        .get(world.server.url("/api/events"))
-        .header("cookie", world.api.cookie().unwrap())
-        .send()
-        .await
-        .unwrap();
-    wait_for_event(&mut stream, &id, "online").await;
+    let (id, mut stream) = world.online(0).await;
 
     // The Status tab's tables come from the firewall, as it answers now.
     let (status, tables) = world.api.call("devices/tables", &[("id", &id)]).await;
@@ -862,20 +869,7 @@ async fn status_tables_are_read_live_and_a_reboot_is_expected_not_an_outage() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gateway_down_and_back_up_is_mailed_to_the_admins() {
     let world = world(1).await;
-    let id = world.add(0).await;
-    let view = world
-        .activate(&id, DEVICE_PASSWORD, &world.fingerprint(0))
-        .await;
-    assert_eq!(view["outcome"], "active", "{view:#}");
-    let mut stream = world
-        .server
-        .client
-        .get(world.server.url("/api/events"))
-        .header("cookie", world.api.cookie().unwrap())
-        .send()
-        .await
-        .unwrap();
-    wait_for_event(&mut stream, &id, "online").await;
+    let (id, mut stream) = world.online(0).await;
 
     // The WAN gateway stops answering: the device is degraded at once, the mail follows the
     // hold-down (1 s here).
