@@ -26,7 +26,7 @@ use crate::notify::{admins_of, MailJob};
 use crate::ssh::{DeviceId, Engine, SshError};
 use crate::store::{now_ms, Store, StoreError};
 use health::{judge, Health, Reading};
-use outages::{Expecting, Outage, Outages, REBOOT_WINDOW};
+use outages::{Expecting, Outage, Outages, REBOOT_WINDOW, STILL_UP_LIMIT};
 
 /// How the monitor paces itself.
 #[derive(Debug, Clone)]
@@ -207,6 +207,7 @@ async fn run(
             device.expecting = Some(Expecting {
                 kind,
                 uptime_before: device.uptime,
+                asked: now,
                 until: now + REBOOT_WINDOW,
             });
             device.health = match kind {
@@ -275,11 +276,13 @@ fn settle(
         let over = at >= expecting.until;
         let ends = match (&result, expecting.kind) {
             // Back from the reboot when it answers with a fresh uptime (judged below as usual);
-            // an answer with the old uptime means the reboot has not begun yet.
+            // an answer with the old uptime means the reboot has not begun yet (for a while: after
+            // STILL_UP_LIMIT it did not happen, and the device shows as it is).
             (Ok(status), Outage::Reboot) => {
-                over || expecting
-                    .uptime_before
-                    .is_none_or(|before| status.uptime_secs < before)
+                over || at.duration_since(expecting.asked) >= STILL_UP_LIMIT
+                    || expecting
+                        .uptime_before
+                        .is_none_or(|before| status.uptime_secs < before)
             }
             // Powered on again after a shutdown.
             (Ok(_), Outage::Shutdown) => true,
@@ -657,5 +660,107 @@ async fn prune(store: &Store, keep: Duration) {
     {
         Ok(done) => tracing::debug!(rows = done.rows_affected(), "old history dropped"),
         Err(e) => tracing::warn!(error = %e, "cannot drop old history"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rebooting(now: Instant, uptime: u64) -> Tracked {
+        Tracked {
+            next: now,
+            last_answer: now,
+            health: Health::Rebooting,
+            counters: None,
+            polling: false,
+            uptime: Some(uptime),
+            expecting: Some(Expecting {
+                kind: Outage::Reboot,
+                uptime_before: Some(uptime),
+                asked: now,
+                until: now + REBOOT_WINDOW,
+            }),
+            gateways_down: None,
+        }
+    }
+
+    #[test]
+    fn a_reboot_ends_with_a_fresh_uptime_or_when_it_clearly_did_not_happen() {
+        let config = MonitorConfig::every(Duration::from_secs(30));
+        let outages = Outages::default();
+        let id = DeviceId::new("d");
+        let now = Instant::now();
+        let status = crate::sim::model::DeviceModel::new(1, 0).status();
+        let old = status.uptime_secs;
+
+        // Still up with the old uptime (services stopping): no change yet.
+        let mut device = rebooting(now, old);
+        let answer = settle(
+            &id,
+            &mut device,
+            now + Duration::from_secs(5),
+            Ok(status.clone()),
+            &config,
+            &outages,
+        );
+        assert!(answer.is_none());
+        assert_eq!(device.health, Health::Rebooting);
+        // Silent while it restarts: still rebooting, not offline.
+        let silent = settle(
+            &id,
+            &mut device,
+            now + Duration::from_secs(200),
+            Err(SshError::Closed),
+            &config,
+            &outages,
+        );
+        assert!(silent.is_none());
+        assert_eq!(device.health, Health::Rebooting);
+
+        // Back with a fresh uptime: judged as usual, and the change is announced.
+        let mut fresh = status.clone();
+        fresh.uptime_secs = 12;
+        let back = settle(
+            &id,
+            &mut device,
+            now + Duration::from_secs(210),
+            Ok(fresh),
+            &config,
+            &outages,
+        );
+        assert!(matches!(
+            back,
+            Some(Write::Answered {
+                was: Some(Health::Rebooting),
+                ..
+            })
+        ));
+        assert!(device.expecting.is_none());
+
+        // Still answering with the old uptime long after the request: the reboot did not happen.
+        let mut device = rebooting(now, old);
+        let late = settle(
+            &id,
+            &mut device,
+            now + STILL_UP_LIMIT,
+            Ok(status),
+            &config,
+            &outages,
+        );
+        assert!(matches!(late, Some(Write::Answered { .. })));
+        assert_ne!(device.health, Health::Rebooting);
+
+        // Silent past the window: an outage like any other.
+        let mut device = rebooting(now, old);
+        let gone = settle(
+            &id,
+            &mut device,
+            now + REBOOT_WINDOW,
+            Err(SshError::Closed),
+            &config,
+            &outages,
+        );
+        assert!(matches!(gone, Some(Write::Offline { .. })));
     }
 }

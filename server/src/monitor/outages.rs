@@ -13,6 +13,9 @@ use crate::ssh::DeviceId;
 
 /// How long a rebooting device may stay silent before it counts as offline.
 pub const REBOOT_WINDOW: Duration = Duration::from_secs(10 * 60);
+/// How long a device may keep answering with its old uptime (pfSense stops its services before it
+/// restarts) before Mudmap concludes the reboot did not happen and shows it as it is.
+pub const STILL_UP_LIMIT: Duration = Duration::from_secs(3 * 60);
 
 /// What was asked of the device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,5 +82,6 @@ pub(super) struct Expecting {
     pub kind: Outage,
     /// A reboot is over when the device answers with an uptime below this (or after the window).
     pub uptime_before: Option<u64>,
+    pub asked: Instant,
     pub until: Instant,
 }
