@@ -160,7 +160,8 @@ pub async fn power(
         .map_err(|e| unreachable(device, &format!("a {action}"), e))?;
     // The firewall acts a second after answering; the monitor picks this up within a tick.
     outages.expect(id, outage, &caller.email);
-    audited(
+    // Done is done: a failed audit write must not read as a failed reboot (and invite a second).
+    if let Err(e) = audited(
         store,
         caller,
         org_id,
@@ -168,7 +169,10 @@ pub async fn power(
         device,
         format!("the firewall accepted: {}", accepted.action),
     )
-    .await?;
+    .await
+    {
+        tracing::error!(device.id = %device.id, action, error = %e, "power action sent but not audited");
+    }
     tracing::info!(device.id = %device.id, action, "power action sent");
     Ok(())
 }

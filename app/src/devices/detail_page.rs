@@ -6,9 +6,9 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
 use super::detail::{control_service, fetch_device_detail, DeviceDetail, Sample};
-use super::power::PowerPanel;
+use super::power::{PowerPanel, PowerState};
 use super::status::{Service, Status};
-use super::status_tab::StatusTab;
+use super::status_tab::{StatusTab, TablesState};
 use crate::auth::use_role;
 use crate::roles::Role;
 use crate::ui::badge::{Health, StateBadge};
@@ -57,8 +57,10 @@ pub fn DeviceDetailPage() -> impl IntoView {
         move || (id(), live.get()),
         |(id, _)| fetch_device_detail(id),
     );
-    // Kept across live re-reads, so the open tab stays open.
+    // Kept across live re-reads: the open tab, the Status tab's tables, a half-typed confirmation.
     let active = RwSignal::new("system");
+    let tables = TablesState::new(Signal::derive(id));
+    let power = PowerState::new();
     view! {
         <Transition fallback=|| view! { <p>"Loading…"</p> }>
             {move || detail.get().map(|result| match result {
@@ -66,14 +68,19 @@ pub fn DeviceDetailPage() -> impl IntoView {
                     <PageHeader title="Device" subtitle=""/>
                     <p class="form-error" role="alert">{e.to_string()}</p>
                 }.into_any(),
-                Ok(detail) => view! { <Detail detail active/> }.into_any(),
+                Ok(detail) => view! { <Detail detail active tables power/> }.into_any(),
             })}
         </Transition>
     }
 }
 
 #[component]
-fn Detail(detail: DeviceDetail, active: RwSignal<&'static str>) -> impl IntoView {
+fn Detail(
+    detail: DeviceDetail,
+    active: RwSignal<&'static str>,
+    tables: TablesState,
+    power: PowerState,
+) -> impl IntoView {
     let subtitle = format!("{} port {}", detail.device.host, detail.device.port);
     let age = detail.last_seen_ms.map(|at| ago(detail.now_ms - at));
     let stale = matches!(detail.health, Health::Offline | Health::Rebooting);
@@ -89,11 +96,10 @@ fn Detail(detail: DeviceDetail, active: RwSignal<&'static str>) -> impl IntoView
     let (health, reason) = (detail.health, detail.reason.clone());
     let device_id = detail.device.id.clone();
     let managed = detail.device.state == super::DeviceState::Active;
-    let for_status = detail.device.id.clone();
     let for_power = detail.device.clone();
     view! {
         <PageHeader title=name subtitle=subtitle/>
-        <p class="row">
+        <p class="row" data-testid="device-health">
             <StateBadge state=health/>
             {(!reason.is_empty()).then(|| view! { <span class="row-reason">{reason.clone()}</span> })}
             <span class=if stale { "stale" } else { "hint" } data-testid="freshness">{freshness}</span>
@@ -112,10 +118,10 @@ fn Detail(detail: DeviceDetail, active: RwSignal<&'static str>) -> impl IntoView
             <ServicesTab status=status_services device_id managed/>
         </TabPanel>
         <TabPanel id="status" active>
-            <StatusTab device_id=for_status managed shown=Signal::derive(move || active.get() == "status")/>
+            <StatusTab state=tables managed shown=Signal::derive(move || active.get() == "status")/>
         </TabPanel>
         <TabPanel id="diagnostics" active>
-            <PowerPanel device=for_power health/>
+            <PowerPanel device=for_power health state=power/>
             <p class="hint">"Ping, traceroute and the state table arrive with the next agent methods."</p>
         </TabPanel>
     }

@@ -12,19 +12,48 @@ use crate::roles::Role;
 use crate::ui::badge::Health;
 use crate::ui::toast::use_toasts;
 
+/// The dialog's state, owned by the device page so that a live re-render (a health change of the
+/// device) does not lose what the person was typing.
+#[derive(Clone, Copy)]
+pub struct PowerState {
+    /// "reboot" or "shutdown" while the dialog is open.
+    asking: RwSignal<Option<&'static str>>,
+    typed: RwSignal<String>,
+    error: RwSignal<Option<String>>,
+    busy: RwSignal<bool>,
+}
+
+impl PowerState {
+    pub fn new() -> Self {
+        Self {
+            asking: RwSignal::new(None),
+            typed: RwSignal::new(String::new()),
+            error: RwSignal::new(None),
+            busy: RwSignal::new(false),
+        }
+    }
+}
+
+impl Default for PowerState {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 #[component]
-pub fn PowerPanel(device: Device, health: Health) -> impl IntoView {
+pub fn PowerPanel(device: Device, health: Health, state: PowerState) -> impl IntoView {
     let role = use_role();
     let allowed = Signal::derive(move || role.get().is_some_and(Role::can_administer));
     if device.state != DeviceState::Active {
         return ().into_any();
     }
     let toasts = use_toasts();
-    // "reboot" or "shutdown" while the dialog is open.
-    let asking = RwSignal::new(None::<&'static str>);
-    let typed = RwSignal::new(String::new());
-    let error = RwSignal::new(None::<String>);
-    let busy = RwSignal::new(false);
+    let PowerState {
+        asking,
+        typed,
+        error,
+        busy,
+    } = state;
     let node = NodeRef::<leptos::html::Dialog>::new();
     Effect::new(move |_| {
         if let Some(dialog) = node.get() {

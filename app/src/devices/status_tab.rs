@@ -4,12 +4,46 @@
 
 use leptos::prelude::*;
 
-use super::detail::fetch_status_tables;
+use super::detail::{fetch_status_tables, StatusTables};
+use crate::error::AppError;
 use crate::ui::format::clock;
+
+/// The tab's data, owned by the device page so that its live re-renders (every health change of
+/// the device) neither re-read the firewall nor lose what was read.
+#[derive(Clone, Copy)]
+pub struct TablesState {
+    opened: RwSignal<bool>,
+    refresh: RwSignal<u32>,
+    tables: Resource<Option<Result<StatusTables, AppError>>>,
+}
+
+impl TablesState {
+    pub fn new(device_id: Signal<String>) -> Self {
+        let opened = RwSignal::new(false);
+        let refresh = RwSignal::new(0u32);
+        // A resource of both builds: on the server (tab closed) it resolves to None at once and
+        // the browser hydrates the same; opening the tab asks the firewall.
+        let tables = Resource::new(
+            move || (device_id.get(), opened.get(), refresh.get()),
+            |(id, wanted, _)| async move {
+                if wanted {
+                    Some(fetch_status_tables(id).await)
+                } else {
+                    None
+                }
+            },
+        );
+        Self {
+            opened,
+            refresh,
+            tables,
+        }
+    }
+}
 
 #[component]
 pub fn StatusTab(
-    device_id: String,
+    state: TablesState,
     /// Only an active device is asked.
     managed: bool,
     /// Whether the tab is showing (the tables are read the first time it is).
@@ -19,23 +53,16 @@ pub fn StatusTab(
         return view! { <p class="hint">"Activate the device to read its DHCP leases, ARP table and packages."</p> }
             .into_any();
     }
-    let refresh = RwSignal::new(0u32);
-    let opened = Memo::new(move |was: Option<&bool>| was.copied().unwrap_or(false) || shown.get());
-    // A resource of both builds: on the server (tab closed) it resolves to None at once and the
-    // browser hydrates the same; opening the tab asks the firewall.
-    let tables = Resource::new(
-        move || (opened.get(), refresh.get()),
-        move |(wanted, _)| {
-            let id = device_id.clone();
-            async move {
-                if wanted {
-                    Some(fetch_status_tables(id).await)
-                } else {
-                    None
-                }
-            }
-        },
-    );
+    let TablesState {
+        opened,
+        refresh,
+        tables,
+    } = state;
+    Effect::new(move |_| {
+        if shown.get() && !opened.get_untracked() {
+            opened.set(true);
+        }
+    });
     view! {
         <Transition fallback=|| view! { <p>"Reading from the firewall…"</p> }>
             {move || match tables.get().flatten() {

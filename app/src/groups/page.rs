@@ -263,12 +263,8 @@ fn MemberBox(
     set_member: ServerAction<SetGroupMember>,
 ) -> impl IntoView {
     let id = device.id.clone();
-    let haystack = format!(
-        "{} {} {}",
-        device.name.to_lowercase(),
-        device.host,
-        device.tags.join(" ")
-    );
+    let haystack =
+        format!("{} {} {}", device.name, device.host, device.tags.join(" ")).to_lowercase();
     let hidden = move || {
         let wanted = filter.get().trim().to_lowercase();
         !wanted.is_empty() && !haystack.contains(&wanted)

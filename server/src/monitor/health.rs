@@ -77,9 +77,10 @@ pub fn judge(status: &Status) -> Reading {
     let mut reasons = Vec::new();
     for gateway in &status.gateways {
         match gateway.status.as_str() {
-            "online" => {}
             "degraded" => reasons.push(format!("gateway {} degraded", gateway.name)),
-            _ => reasons.push(format!("gateway {} down", gateway.name)),
+            "down" => reasons.push(format!("gateway {} down", gateway.name)),
+            // online; or unknown (no monitoring data yet): no alarm.
+            _ => {}
         }
         if gateway.status == "online" && gateway.loss_pct >= LOSS_DEGRADED_PCT {
             reasons.push(format!(
@@ -168,5 +169,14 @@ mod tests {
         let mut status = DeviceModel::new(1, 0).status();
         status.gateways[0].loss_pct = 25.0;
         assert_eq!(judge(&status).reason, "gateway WAN_GW loses 25%");
+        // No monitoring data yet (pfSense's "Pending"): not up, but no alarm either.
+        let mut status = DeviceModel::new(1, 0).status();
+        status.gateways[0].status = "unknown".to_owned();
+        let reading = judge(&status);
+        assert_eq!(
+            (reading.health, reading.reason.as_str()),
+            (Health::Online, "")
+        );
+        assert_eq!(reading.gateways_up, 0);
     }
 }

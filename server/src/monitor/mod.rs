@@ -175,6 +175,9 @@ async fn run(
     events: broadcast::Sender<HealthEvent>,
 ) {
     let mut tracked: HashMap<DeviceId, Tracked> = HashMap::new();
+    // Devices already offline when the monitor starts (a server restart): their episode (and its
+    // mail, or a shutdown from Mudmap) goes on; it is not announced or mailed again.
+    let mut offline_at_start = offline_devices(&store).await;
     let mut polls: JoinSet<(DeviceId, Instant, Result<Status, SshError>)> = JoinSet::new();
     let mut ticker = tokio::time::interval(Duration::from_millis(250));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -190,7 +193,11 @@ async fn run(
             tracked.entry(id.clone()).or_insert_with(|| Tracked {
                 next: now + phase(&id, config.interval),
                 last_answer: now,
-                health: Health::Unknown,
+                health: if offline_at_start.remove(&*id.0) {
+                    Health::Offline
+                } else {
+                    Health::Unknown
+                },
                 counters: None,
                 polling: false,
                 uptime: None,
@@ -207,6 +214,7 @@ async fn run(
             device.expecting = Some(Expecting {
                 kind,
                 uptime_before: device.uptime,
+                went_silent: false,
                 asked: now,
                 until: now + REBOOT_WINDOW,
             });
@@ -252,7 +260,15 @@ async fn run(
                     }
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, rows = writes.len(), "cannot save poll results")
+                    tracing::error!(error = %e, rows = writes.len(), "cannot save poll results");
+                    // What was not saved must be compared again next time (gateway episodes).
+                    for write in &writes {
+                        if let Write::Answered { device, .. } = write {
+                            if let Some(tracked) = tracked.get_mut(device) {
+                                tracked.gateways_down = None;
+                            }
+                        }
+                    }
                 }
             }
         }
@@ -272,7 +288,11 @@ fn settle(
     config: &MonitorConfig,
     outages: &Outages,
 ) -> Option<Write> {
-    if let Some(expecting) = device.expecting {
+    if let Some(expecting) = device.expecting.as_mut() {
+        if result.is_err() {
+            expecting.went_silent = true;
+        }
+        let expecting = *expecting;
         let over = at >= expecting.until;
         let ends = match (&result, expecting.kind) {
             // Back from the reboot when it answers with a fresh uptime (judged below as usual);
@@ -280,9 +300,11 @@ fn settle(
             // STILL_UP_LIMIT it did not happen, and the device shows as it is).
             (Ok(status), Outage::Reboot) => {
                 over || at.duration_since(expecting.asked) >= STILL_UP_LIMIT
-                    || expecting
-                        .uptime_before
-                        .is_none_or(|before| status.uptime_secs < before)
+                    || match expecting.uptime_before {
+                        Some(before) => status.uptime_secs < before,
+                        // Asked before its first answer: back once it answers after a silence.
+                        None => expecting.went_silent,
+                    }
             }
             // Powered on again after a shutdown.
             (Ok(_), Outage::Shutdown) => true,
@@ -625,14 +647,18 @@ async fn gateway_changes(
             .await?;
         }
     }
-    for (gateway, since_ms, mailed_at) in came_up {
-        sqlx::query("DELETE FROM gateway_alerts WHERE device_id = $1 AND gateway = $2")
-            .bind(&*device.0)
-            .bind(gateway)
-            .execute(&mut **tx)
-            .await?;
+    for (gateway, since_ms, _) in came_up {
+        // Whether the "down" mail went out is read by the delete itself: the mail job may have
+        // marked it since the SELECT above (on PostgreSQL the two do not block each other).
+        let mailed: Option<(Option<i64>,)> = sqlx::query_as(
+            "DELETE FROM gateway_alerts WHERE device_id = $1 AND gateway = $2 RETURNING mailed_at",
+        )
+        .bind(&*device.0)
+        .bind(gateway)
+        .fetch_optional(&mut **tx)
+        .await?;
         tracing::info!(device.id = %device, gateway = %gateway, "gateway up");
-        if mailed_at.is_none() {
+        if !matches!(mailed, Some((Some(_),))) {
             continue; // Back within the hold-down: nobody was told it was down.
         }
         for recipient_id in &admins {
@@ -648,6 +674,22 @@ async fn gateway_changes(
         }
     }
     Ok(())
+}
+
+/// Ids of the devices stored as offline.
+async fn offline_devices(store: &Store) -> std::collections::HashSet<String> {
+    match sqlx::query_as::<_, (String,)>(
+        "SELECT device_id FROM device_status WHERE health = 'offline'",
+    )
+    .fetch_all(store.pool())
+    .await
+    {
+        Ok(rows) => rows.into_iter().map(|(id,)| id).collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read which devices were offline");
+            Default::default()
+        }
+    }
 }
 
 /// Drop history older than `keep`.
@@ -678,6 +720,7 @@ mod tests {
             expecting: Some(Expecting {
                 kind: Outage::Reboot,
                 uptime_before: Some(uptime),
+                went_silent: false,
                 asked: now,
                 until: now + REBOOT_WINDOW,
             }),
@@ -744,12 +787,46 @@ mod tests {
             &id,
             &mut device,
             now + STILL_UP_LIMIT,
-            Ok(status),
+            Ok(status.clone()),
             &config,
             &outages,
         );
         assert!(matches!(late, Some(Write::Answered { .. })));
         assert_ne!(device.health, Health::Rebooting);
+
+        // Asked before its first answer (uptime unknown): back once it answers after a silence.
+        let mut device = rebooting(now, old);
+        device.expecting = device.expecting.map(|e| Expecting {
+            uptime_before: None,
+            ..e
+        });
+        let first = settle(
+            &id,
+            &mut device,
+            now + Duration::from_secs(1),
+            Ok(status.clone()),
+            &config,
+            &outages,
+        );
+        assert!(first.is_none(), "not back before it went down");
+        let down = settle(
+            &id,
+            &mut device,
+            now + Duration::from_secs(20),
+            Err(SshError::Closed),
+            &config,
+            &outages,
+        );
+        assert!(down.is_none());
+        let up = settle(
+            &id,
+            &mut device,
+            now + Duration::from_secs(60),
+            Ok(status.clone()),
+            &config,
+            &outages,
+        );
+        assert!(matches!(up, Some(Write::Answered { .. })));
 
         // Silent past the window: an outage like any other.
         let mut device = rebooting(now, old);

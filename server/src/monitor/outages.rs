@@ -82,6 +82,8 @@ pub(super) struct Expecting {
     pub kind: Outage,
     /// A reboot is over when the device answers with an uptime below this (or after the window).
     pub uptime_before: Option<u64>,
+    /// It has been silent since (the reboot began), for when `uptime_before` is unknown.
+    pub went_silent: bool,
     pub asked: Instant,
     pub until: Instant,
 }

@@ -1014,14 +1014,22 @@ function gateways(): array
 }
 
 /**
- * online, degraded or down, as Status > Gateways judges it: "down" (also force_down, and
+ * online, degraded, down or unknown, as Status > Gateways judges it: "down" (also force_down, and
  * highloss/highdelay unless the gateway's action is disabled) is down; online with a loss or delay
- * substatus is degraded. A gateway without monitoring data yet ("Pending") counts as down, as
- * pfSense's own default gateway selection treats anything not "online".
+ * substatus is degraded. Monitoring disabled ("Online (unmonitored)", status "none" on some
+ * releases) is online. No monitoring data at all ("Pending": dpinger not running for it, e.g. an
+ * unused IPv6 gateway) is unknown — not reported down, so it raises no alarm.
  */
 function gateway_status(array $state): string
 {
-    if (stripos((string) ($state['status'] ?? ''), 'online') === false) {
+    if ($state === []) {
+        return 'unknown';
+    }
+    $status = (string) ($state['status'] ?? '');
+    if (!empty($state['monitor_disable']) || strcasecmp($status, 'none') === 0) {
+        return 'online';
+    }
+    if (stripos($status, 'online') === false) {
         return 'down';
     }
     $substatus = (string) ($state['substatus'] ?? '');
@@ -1412,6 +1420,15 @@ function diag_shutdown($params): array
  */
 function power(string $action, string $function, string $script): array
 {
+    // On a firewall only root can reboot or halt it; refuse before answering "accepted". (Under
+    // MUDMAP_AGENT_ROOT, the stub pfSense of the tests, the stubs stand in for the real thing.)
+    if (Runtime::$root === '' && function_exists('posix_geteuid') && posix_geteuid() !== 0) {
+        throw new Failure(
+            'internal',
+            "cannot {$action}: the agent does not run as root on this firewall, so pfSense would refuse; "
+            . 'reboot it from the pfSense web interface (Diagnostics > Reboot) or give the Mudmap agent root'
+        );
+    }
     require_system_inc($function);
     if (function_exists($function)) {
         $act = function () use ($function): void {

@@ -501,9 +501,9 @@ check(
 );
 $gateways = array_column($status['gateways'] ?? [], null, 'name');
 check(
-    'status: gateway states mapped to online/degraded/down (delay => degraded, force_down and pending => down)',
+    'status: gateway states mapped to online/degraded/down/unknown (delay => degraded, force_down => down, pending => unknown)',
     array_map(static fn ($g) => $g['status'], $gateways) === [
-        'WAN_GW' => 'online', 'WAN_V6' => 'online', 'DMZ_GW' => 'degraded', 'LAN_UPLINK' => 'down', 'BACKUP_GW' => 'down',
+        'WAN_GW' => 'online', 'WAN_V6' => 'online', 'DMZ_GW' => 'degraded', 'LAN_UPLINK' => 'down', 'BACKUP_GW' => 'unknown',
     ],
     json_encode(array_map(static fn ($g) => $g['status'], $gateways)),
 );
