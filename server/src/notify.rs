@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use app::ui::format::utc_datetime;
 use serde::{Deserialize, Serialize};
 use sqlx::{Any, Row, Transaction};
 
@@ -238,6 +239,11 @@ impl MailHandler {
         }
     }
 
+    /// The device's page, which every device notice links to.
+    fn device_link(&self, device_id: &str) -> String {
+        format!("{}/devices/{device_id}", self.public_url)
+    }
+
     fn link(&self, path: &str, purpose: &str, id: &str) -> String {
         format!(
             "{}{path}?token={}",
@@ -359,7 +365,7 @@ impl MailHandler {
                             Template::DeviceAdded {
                                 org_name,
                                 device_name,
-                                link: format!("{}/devices/{device_id}", self.public_url),
+                                link: self.device_link(device_id),
                             },
                         )
                     })
@@ -447,8 +453,8 @@ impl MailHandler {
                         Template::DeviceOffline {
                             org_name,
                             device_name,
-                            since: utc_time(*since_ms),
-                            link: format!("{}/devices/{device_id}", self.public_url),
+                            since: utc_datetime(*since_ms),
+                            link: self.device_link(device_id),
                         },
                     )),
                     _ => None,
@@ -482,7 +488,7 @@ impl MailHandler {
                             Template::DeviceBack {
                                 org_name,
                                 device_name,
-                                link: format!("{}/devices/{device_id}", self.public_url),
+                                link: self.device_link(device_id),
                             },
                         ))
                     }
@@ -519,8 +525,8 @@ impl MailHandler {
                             org_name,
                             device_name,
                             gateway: gateway.clone(),
-                            since: utc_time(*since_ms),
-                            link: format!("{}/devices/{device_id}", self.public_url),
+                            since: utc_datetime(*since_ms),
+                            link: self.device_link(device_id),
                         },
                     )),
                     _ => None,
@@ -547,7 +553,7 @@ impl MailHandler {
                                 org_name,
                                 device_name,
                                 gateway: gateway.clone(),
-                                link: format!("{}/devices/{device_id}", self.public_url),
+                                link: self.device_link(device_id),
                             },
                         )
                     })
@@ -581,24 +587,6 @@ async fn device_name(
             .fetch_optional(pool)
             .await?;
     Ok(row.map(|(n,)| n))
-}
-
-/// "2026-11-28 14:05 UTC".
-fn utc_time(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let (hour, minute) = (secs.rem_euclid(86_400) / 3600, secs.rem_euclid(3600) / 60);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02} UTC")
 }
 
 /// Whether a membership role receives device notices (owners and admins).
@@ -671,17 +659,5 @@ impl JobHandler for MailHandler {
                     JobError::Retry(e.to_string())
                 }
             })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn times_in_mail_are_utc_dates() {
-        assert_eq!(utc_time(0), "1970-01-01 00:00 UTC");
-        assert_eq!(utc_time(1_795_876_740_000), "2026-11-28 14:39 UTC");
-        assert_eq!(utc_time(951_782_400_000), "2000-02-29 00:00 UTC");
     }
 }

@@ -6,9 +6,10 @@ use leptos::prelude::*;
 
 use super::*;
 use crate::auth::pages::{error_of, go, FormError};
-use crate::auth::use_me;
+use crate::auth::{use_me, use_role};
 use crate::ui::dialog::ConfirmDialog;
 use crate::ui::field::TextField;
+use crate::ui::format::utc_datetime;
 use crate::ui::page::PageHeader;
 use crate::ui::toast::use_toasts;
 
@@ -27,42 +28,10 @@ pub fn SettingsNav() -> impl IntoView {
 }
 
 /// The caller's role in the current organisation, once known.
-fn my_role() -> Signal<Option<Role>> {
-    let me = use_me();
-    Signal::derive(move || {
-        me.get()
-            .and_then(Result::ok)
-            .flatten()
-            .and_then(|me| me.current)
-            .map(|org| org.role)
-    })
-}
-
-fn date(ms: i64) -> String {
-    // YYYY-MM-DD HH:MM UTC, computed without a date library (civil-from-days).
-    let secs = ms.div_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
-        rem / 3600,
-        rem / 60 % 60
-    )
-}
-
 #[component]
 pub fn OrgSettingsPage() -> impl IntoView {
     let me = use_me();
-    let role = my_role();
+    let role = use_role();
     let toasts = use_toasts();
     let name = RwSignal::new(String::new());
     let new_org = RwSignal::new(String::new());
@@ -177,7 +146,7 @@ pub fn OrgSettingsPage() -> impl IntoView {
 
 #[component]
 pub fn MembersPage() -> impl IntoView {
-    let role = my_role();
+    let role = use_role();
     let toasts = use_toasts();
     let search = RwSignal::new(String::new());
     let version = RwSignal::new(0u32);
@@ -317,7 +286,7 @@ pub fn MembersPage() -> impl IntoView {
                                                         view! { <span>{member.role.label()}</span> }.into_any()
                                                     }}
                                                 </td>
-                                                <td>{date(member.joined_at_ms)}</td>
+                                                <td>{utc_datetime(member.joined_at_ms)}</td>
                                                 <td>
                                                     {editable.then(|| view! {
                                                         <button class="btn btn-ghost" on:click=move |_| {
@@ -368,7 +337,7 @@ pub fn MembersPage() -> impl IntoView {
                                                 <td>{inv.email}</td>
                                                 <td>{inv.role.label()}</td>
                                                 <td>{inv.invited_by.unwrap_or_default()}</td>
-                                                <td>{date(inv.expires_at_ms)}</td>
+                                                <td>{utc_datetime(inv.expires_at_ms)}</td>
                                                 <td><button class="btn btn-ghost" on:click=move |_| { revoke.dispatch(RevokeInvitation { id: id.clone() }); }>"Withdraw"</button></td>
                                             </tr>
                                         }
@@ -430,7 +399,7 @@ pub fn JobsPage() -> impl IntoView {
                                             <td><span class=format!("badge badge-job-{}", job.state)>{job.state.clone()}</span></td>
                                             <td>{format!("{} of {}", job.attempts, job.max_attempts)}</td>
                                             <td class="wrap">{job.last_error.unwrap_or_default()}</td>
-                                            <td>{date(job.updated_at_ms)}</td>
+                                            <td>{utc_datetime(job.updated_at_ms)}</td>
                                             <td>{failed.then(|| view! {
                                                 <button class="btn" on:click=move |_| { retry.dispatch(RetryJob { id: id.clone() }); }>"Retry"</button>
                                             })}</td>
@@ -443,16 +412,5 @@ pub fn JobsPage() -> impl IntoView {
                 })}
             </Transition>
         </section>
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::date;
-
-    #[test]
-    fn dates_are_utc_calendar_dates() {
-        assert_eq!(date(0), "1970-01-01 00:00 UTC");
-        assert_eq!(date(1_795_000_000_000), "2026-11-18 11:06 UTC");
     }
 }

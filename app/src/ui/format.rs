@@ -40,6 +40,29 @@ pub fn bytes(n: u64) -> String {
     }
 }
 
+/// `ms` (since the epoch) as a UTC date and time, e.g. "2026-11-28 14:05 UTC" (member tables,
+/// jobs, and the times in mail), computed without a date library (Howard Hinnant's
+/// civil-from-days).
+pub fn utc_datetime(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
+        rem / 3600,
+        rem / 60 % 60
+    )
+}
+
 /// The time of day of `ms` (since the epoch) in UTC, e.g. "14:03:27 UTC".
 pub fn clock(ms: i64) -> String {
     let secs = ms.div_euclid(1000).rem_euclid(86_400);
@@ -69,5 +92,9 @@ mod tests {
             clock(86_400_000 + 14 * 3_600_000 + 3 * 60_000 + 27_500),
             "14:03:27 UTC"
         );
+        assert_eq!(utc_datetime(0), "1970-01-01 00:00 UTC");
+        assert_eq!(utc_datetime(1_795_000_000_000), "2026-11-18 11:06 UTC");
+        assert_eq!(utc_datetime(1_795_876_740_000), "2026-11-28 14:39 UTC");
+        assert_eq!(utc_datetime(951_782_400_000), "2000-02-29 00:00 UTC");
     }
 }
