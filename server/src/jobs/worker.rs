@@ -249,6 +249,12 @@ async fn dispatch(shared: Arc<Shared>, mut stop: watch::Receiver<Option<Duration
                 continue;
             }
         };
+        if stop.borrow().is_some() {
+            // Shutdown began while the claim was in flight (on SQLite it may have waited for the
+            // write lock behind an enqueue made after the signal): run none of it.
+            release_all(&shared, claimed.iter()).await;
+            break;
+        }
         let got = claimed.len();
         for (job, permit) in claimed.into_iter().zip(permits.drain(..)) {
             let shared = shared.clone();
@@ -304,16 +310,20 @@ async fn dispatch(shared: Arc<Shared>, mut stop: watch::Receiver<Option<Duration
     let grace = stop.borrow().unwrap_or(Duration::ZERO);
     if tokio::time::timeout(grace, drain).await.is_err() {
         running.abort_all();
-        let now = now_ms();
-        for job in in_flight.values() {
-            match sql::release(shared.queue.store(), job, &shared.owner, now).await {
-                Ok(true) => {
-                    tracing::info!(job.id = %job.id, "released unfinished job to the queue")
-                }
-                Ok(false) => {}
-                Err(error) => {
-                    tracing::warn!(job.id = %job.id, %error, "cannot release job; its lease will expire")
-                }
+        release_all(&shared, in_flight.values()).await;
+    }
+}
+
+/// Hand claimed jobs back to the queue without counting the attempt, so the next start runs them
+/// at once; a job whose release fails waits for its lease to expire instead.
+async fn release_all<'a>(shared: &Shared, jobs: impl Iterator<Item = &'a Claimed>) {
+    let now = now_ms();
+    for job in jobs {
+        match sql::release(shared.queue.store(), job, &shared.owner, now).await {
+            Ok(true) => tracing::info!(job.id = %job.id, "released unfinished job to the queue"),
+            Ok(false) => {}
+            Err(error) => {
+                tracing::warn!(job.id = %job.id, %error, "cannot release job; its lease will expire")
             }
         }
     }
