@@ -350,55 +350,30 @@ impl MailHandler {
                 org_id,
                 device_id,
                 recipient_id,
-            } => {
-                let Some((recipient, org_name)) =
-                    admin_recipient(pool, org_id, recipient_id).await?
-                else {
-                    return Ok(None);
-                };
-                // Deleted meanwhile: there is nothing to announce any more.
-                device_name(pool, org_id, device_id)
-                    .await?
-                    .map(|device_name| {
-                        (
-                            recipient,
-                            Template::DeviceAdded {
-                                org_name,
-                                device_name,
-                                link: self.device_link(device_id),
-                            },
-                        )
+            } => device_notice(pool, org_id, recipient_id, device_id)
+                .await?
+                .map(|n| {
+                    n.into_mail(|org_name, device_name| Template::DeviceAdded {
+                        org_name,
+                        device_name,
+                        link: self.device_link(device_id),
                     })
-            }
+                }),
             MailJob::DeviceActivated {
                 org_id,
                 device_id,
                 recipient_id,
-            } => {
-                let Some((recipient, org_name)) =
-                    admin_recipient(pool, org_id, recipient_id).await?
-                else {
-                    return Ok(None);
-                };
-                let device: Option<(String,)> = sqlx::query_as(
-                    "SELECT name FROM devices WHERE id = $1 AND org_id = $2 AND state = 'active'",
-                )
-                .bind(device_id)
-                .bind(org_id)
-                .fetch_optional(pool)
-                .await?;
-                match device {
-                    Some((device_name,)) => Some((
-                        recipient,
-                        Template::DeviceActivated {
-                            org_name,
-                            device_name,
-                            link: format!("{}/devices", self.public_url),
-                        },
-                    )),
-                    _ => None,
-                }
-            }
+            } => device_notice(pool, org_id, recipient_id, device_id)
+                .await?
+                // Deactivated or quarantined meanwhile: the news is stale.
+                .filter(|n| n.device_state == "active")
+                .map(|n| {
+                    n.into_mail(|org_name, device_name| Template::DeviceActivated {
+                        org_name,
+                        device_name,
+                        link: self.device_link(device_id),
+                    })
+                }),
             MailJob::DeviceDeleted {
                 org_id,
                 device_name,
@@ -431,8 +406,7 @@ impl MailHandler {
                 recipient_id,
                 since_ms,
             } => {
-                let Some((recipient, org_name)) =
-                    admin_recipient(pool, org_id, recipient_id).await?
+                let Some(notice) = device_notice(pool, org_id, recipient_id, device_id).await?
                 else {
                     return Ok(None);
                 };
@@ -446,19 +420,14 @@ impl MailHandler {
                 .bind(since_ms)
                 .execute(pool)
                 .await?;
-                let name = device_name(pool, org_id, device_id).await?;
-                match name {
-                    Some(device_name) if episode.rows_affected() == 1 => Some((
-                        recipient,
-                        Template::DeviceOffline {
-                            org_name,
-                            device_name,
-                            since: utc_datetime(*since_ms),
-                            link: self.device_link(device_id),
-                        },
-                    )),
-                    _ => None,
-                }
+                (episode.rows_affected() == 1).then(|| {
+                    notice.into_mail(|org_name, device_name| Template::DeviceOffline {
+                        org_name,
+                        device_name,
+                        since: utc_datetime(*since_ms),
+                        link: self.device_link(device_id),
+                    })
+                })
             }
             MailJob::DeviceBack {
                 org_id,
@@ -466,11 +435,11 @@ impl MailHandler {
                 recipient_id,
                 since_ms,
             } => {
-                let Some((recipient, org_name)) =
-                    admin_recipient(pool, org_id, recipient_id).await?
+                let Some(notice) = device_notice(pool, org_id, recipient_id, device_id).await?
                 else {
                     return Ok(None);
                 };
+                // Only after this episode's "offline" mail went out, and only while it is back.
                 let mailed: Option<(Option<i64>, String)> = sqlx::query_as(
                     "SELECT offline_mailed, health FROM device_status WHERE device_id = $1 AND org_id = $2",
                 )
@@ -478,22 +447,14 @@ impl MailHandler {
                 .bind(org_id)
                 .fetch_optional(pool)
                 .await?;
-                let name = device_name(pool, org_id, device_id).await?;
-                match (mailed, name) {
-                    (Some((Some(mailed), health)), Some(device_name))
-                        if mailed == *since_ms && health != "offline" =>
-                    {
-                        Some((
-                            recipient,
-                            Template::DeviceBack {
-                                org_name,
-                                device_name,
-                                link: self.device_link(device_id),
-                            },
-                        ))
-                    }
-                    _ => None,
-                }
+                matches!(mailed, Some((Some(mailed), health)) if mailed == *since_ms && health != "offline")
+                    .then(|| {
+                        notice.into_mail(|org_name, device_name| Template::DeviceBack {
+                            org_name,
+                            device_name,
+                            link: self.device_link(device_id),
+                        })
+                    })
             }
             MailJob::GatewayDown {
                 org_id,
@@ -502,8 +463,7 @@ impl MailHandler {
                 recipient_id,
                 since_ms,
             } => {
-                let Some((recipient, org_name)) =
-                    admin_recipient(pool, org_id, recipient_id).await?
+                let Some(notice) = device_notice(pool, org_id, recipient_id, device_id).await?
                 else {
                     return Ok(None);
                 };
@@ -517,20 +477,15 @@ impl MailHandler {
                 .bind(since_ms)
                 .execute(pool)
                 .await?;
-                let name = device_name(pool, org_id, device_id).await?;
-                match name {
-                    Some(device_name) if episode.rows_affected() == 1 => Some((
-                        recipient,
-                        Template::GatewayDown {
-                            org_name,
-                            device_name,
-                            gateway: gateway.clone(),
-                            since: utc_datetime(*since_ms),
-                            link: self.device_link(device_id),
-                        },
-                    )),
-                    _ => None,
-                }
+                (episode.rows_affected() == 1).then(|| {
+                    notice.into_mail(|org_name, device_name| Template::GatewayDown {
+                        org_name,
+                        device_name,
+                        gateway: gateway.clone(),
+                        since: utc_datetime(*since_ms),
+                        link: self.device_link(device_id),
+                    })
+                })
             }
             MailJob::GatewayUp {
                 org_id,
@@ -538,26 +493,16 @@ impl MailHandler {
                 gateway,
                 recipient_id,
                 ..
-            } => {
-                let Some((recipient, org_name)) =
-                    admin_recipient(pool, org_id, recipient_id).await?
-                else {
-                    return Ok(None);
-                };
-                device_name(pool, org_id, device_id)
-                    .await?
-                    .map(|device_name| {
-                        (
-                            recipient,
-                            Template::GatewayUp {
-                                org_name,
-                                device_name,
-                                gateway: gateway.clone(),
-                                link: self.device_link(device_id),
-                            },
-                        )
+            } => device_notice(pool, org_id, recipient_id, device_id)
+                .await?
+                .map(|n| {
+                    n.into_mail(|org_name, device_name| Template::GatewayUp {
+                        org_name,
+                        device_name,
+                        gateway: gateway.clone(),
+                        link: self.device_link(device_id),
                     })
-            }
+                }),
         })
     }
 }
@@ -575,18 +520,44 @@ async fn admin_recipient(
         .map(|(email, org_name, _)| (email, org_name)))
 }
 
-async fn device_name(
+/// What every notice about a device needs: who it goes to and the names it shows.
+struct DeviceNotice {
+    recipient: String,
+    org_name: String,
+    device_name: String,
+    device_state: String,
+}
+
+impl DeviceNotice {
+    /// The recipient and the template `build` makes from (org name, device name).
+    fn into_mail(self, build: impl FnOnce(String, String) -> Template) -> (String, Template) {
+        (self.recipient, build(self.org_name, self.device_name))
+    }
+}
+
+/// The notice's parts if `user_id` is still an owner or admin of `org_id` and the device still
+/// exists there; otherwise the notice is no longer needed.
+async fn device_notice(
     pool: &sqlx::AnyPool,
     org_id: &str,
+    user_id: &str,
     device_id: &str,
-) -> Result<Option<String>, StoreError> {
-    let row: Option<(String,)> =
-        sqlx::query_as("SELECT name FROM devices WHERE id = $1 AND org_id = $2")
+) -> Result<Option<DeviceNotice>, StoreError> {
+    let Some((recipient, org_name)) = admin_recipient(pool, org_id, user_id).await? else {
+        return Ok(None);
+    };
+    let row: Option<(String, String)> =
+        sqlx::query_as("SELECT name, state FROM devices WHERE id = $1 AND org_id = $2")
             .bind(device_id)
             .bind(org_id)
             .fetch_optional(pool)
             .await?;
-    Ok(row.map(|(n,)| n))
+    Ok(row.map(|(device_name, device_state)| DeviceNotice {
+        recipient,
+        org_name,
+        device_name,
+        device_state,
+    }))
 }
 
 /// Whether a membership role receives device notices (owners and admins).
