@@ -7,6 +7,7 @@ test("a new owner registers, confirms by mail, invites a colleague who joins wit
   page,
   browser,
 }) => {
+  test.setTimeout(60_000);
   const run = Date.now().toString(36);
   const owner = `owner-${run}@example.com`;
   const colleague = `colleague-${run}@example.com`;

@@ -26,6 +26,7 @@ async function addDevice(page: Page, name: string, port: number) {
 }
 
 test("an owner activates a firewall: confirms its key, watches each step, gets the mail; a changed key quarantines it", async ({ page }) => {
+  test.setTimeout(90_000);
   await signInAsDemo(page, "/devices");
   const errors = watchForErrors(page);
   const row = await addDevice(page, "e2e-journey", simBase);

@@ -2,7 +2,7 @@ import { expect, test } from "@playwright/test";
 import { addActiveDevice, openHydrated, signInAsDemo, watchForErrors } from "./helpers";
 
 // The `mudmap sim --fresh` fleet of playwright.config.ts; this test owns its device 4, which
-// stays down for 3 seconds after a reboot.
+// stays down for 8 seconds after a reboot.
 const simBase = Number(process.env.MUDMAP_E2E_SIM_BASE);
 
 test("an owner reads a firewall's leases, ARP table and packages, reboots it after typing its name, and watches it come back live", async ({
@@ -11,11 +11,11 @@ test("an owner reads a firewall's leases, ARP table and packages, reboots it aft
 }) => {
   test.setTimeout(90_000);
   await signInAsDemo(page, "/devices");
-  await addActiveDevice(page, "e2e-reboot", simBase + 4);
-
-  // The fleet in a second tab, to watch the reboot there too.
+  // The fleet in a second tab (open first, so it follows the device from its activation on), to
+  // watch the reboot there too.
   const fleetPage = await context.newPage();
   await openHydrated(fleetPage, "/");
+  await addActiveDevice(page, "e2e-reboot", simBase + 4);
   const fleetErrors = watchForErrors(fleetPage);
   const fleetRow = fleetPage.getByRole("table", { name: "Fleet" }).getByTestId("fleet-row").filter({ hasText: "e2e-reboot" });
   await expect(fleetRow).toContainText("Online", { timeout: 15_000 });
@@ -62,8 +62,8 @@ test("an owner reads a firewall's leases, ARP table and packages, reboots it aft
   await expect(page.getByText("Rebooting, requested by demo@mudmap.test")).toBeVisible();
   await expect(page.getByRole("button", { name: "Reboot…" })).toBeDisabled();
   await Promise.all([
-    expect(health).toContainText("Online", { timeout: 20_000 }),
-    expect(fleetRow).toContainText("Online", { timeout: 20_000 }),
+    expect(health).toContainText("Online", { timeout: 40_000 }),
+    expect(fleetRow).toContainText("Online", { timeout: 40_000 }),
   ]);
   await expect(page.getByRole("button", { name: "Reboot…" })).toBeEnabled();
   // The live updates kept what the Status tab had read: no second read, no error.

@@ -1,6 +1,7 @@
 //! Live pages: a counter that goes up whenever the server announces a device health change on
-//! `/api/events` (server-sent events), throttled, and after a reconnect (when events may have been
-//! missed). Pages read it in their resources' sources to re-read what they show.
+//! `/api/events` (server-sent events), throttled, and whenever the stream (re)opens (events are not
+//! replayed, so what changed before hydration or during a reconnect would otherwise be missed).
+//! Pages read it in their resources' sources to re-read what they show.
 
 use leptos::prelude::*;
 
@@ -8,8 +9,8 @@ use leptos::prelude::*;
 #[cfg(feature = "hydrate")]
 const LIVE_THROTTLE: std::time::Duration = std::time::Duration::from_millis(750);
 
-/// Re-read the page when the server announces a health change (or after a reconnect, when
-/// events may have been missed). Browser only.
+/// Re-read the page when the server announces a health change, and whenever the stream (re)opens.
+/// Browser only.
 #[cfg(feature = "hydrate")]
 pub fn follow_events(live: RwSignal<u32>, only_device: Option<String>) {
     use wasm_bindgen::closure::Closure;
@@ -52,13 +53,10 @@ pub fn follow_events(live: RwSignal<u32>, only_device: Option<String>) {
             let _ =
                 source.add_event_listener_with_callback(kind, on_event.as_ref().unchecked_ref());
         }
-        let opened = StoredValue::new(false);
         let on_open = Closure::<dyn Fn(web_sys::Event)>::new(move |_: web_sys::Event| {
-            // The first open is the page's own; later ones are reconnects: re-read.
-            if opened.get_value() {
-                bump();
-            }
-            opened.set_value(true);
+            // Re-read on every open: on the first, whatever changed between the server's render
+            // and hydration (events are not replayed); on later ones, what a reconnect missed.
+            bump();
         });
         source.set_onopen(Some(on_open.as_ref().unchecked_ref()));
         let source = send_wrapper::SendWrapper::new(source);

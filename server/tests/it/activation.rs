@@ -9,7 +9,7 @@ use mudmap::mail::sink::{ReceivedMail, SmtpSink};
 use mudmap::sim::{FaultPatch, SimOptions, Simulator};
 use serde_json::Value;
 
-use crate::support::{capture_logs, with_smtp, Api, TestServer};
+use crate::support::{capture_logs, until_refused, with_smtp, Api, TestServer};
 
 /// The simulated firewall's admin password (what the scan looks for).
 const DEVICE_PASSWORD: &str = "Zq7-device-admin-secret";
@@ -45,7 +45,8 @@ async fn world(devices: u32) -> World {
         devices,
         password: DEVICE_PASSWORD.to_owned(),
         authorize_service_keys: false,
-        reboot_duration: Duration::from_secs(2),
+        // Long enough that a loaded machine still sees 'rebooting' between the event and a read.
+        reboot_duration: Duration::from_secs(6),
         ..SimOptions::default()
     })
     .await
@@ -166,15 +167,23 @@ impl World {
         }
     }
 
-    /// Add and activate device `index`, open the event stream, and wait until the device is
-    /// online on it.
+    /// Open the event stream, add and activate device `index`, and wait until the device is
+    /// online on it. (Events are not replayed: the stream opens before the activation, whose
+    /// first poll may come at once.)
     async fn online(&self, index: u32) -> (String, reqwest::Response) {
+        let mut stream = self.events().await;
         let id = self.add(index).await;
         let view = self
             .activate(&id, DEVICE_PASSWORD, &self.fingerprint(index))
             .await;
         assert_eq!(view["outcome"], "active", "{view:#}");
-        let mut stream = self
+        wait_for_event(&mut stream, &id, "online").await;
+        (id, stream)
+    }
+
+    /// The signed-in user's event stream (`/api/events`), open.
+    async fn events(&self) -> reqwest::Response {
+        let stream = self
             .server
             .client
             .get(self.server.url("/api/events"))
@@ -182,8 +191,8 @@ impl World {
             .send()
             .await
             .unwrap();
-        wait_for_event(&mut stream, &id, "online").await;
-        (id, stream)
+        assert_eq!(stream.status(), 200);
+        stream
     }
 
     fn fingerprint(&self, index: u32) -> String {
@@ -475,7 +484,7 @@ async fn each_failure_has_its_own_message_and_leaves_nothing_behind() {
         refuse: Some(true),
         ..FaultPatch::default()
     });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    until_refused(world.sim.addr(0).unwrap()).await;
     let (status, body) = world.probe(&id).await;
     assert_eq!(status, 503, "{body}");
     assert!(
@@ -621,25 +630,16 @@ async fn wait_for_event(stream: &mut reqwest::Response, device: &str, health: &s
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_fleet_shows_health_from_polls_and_streams_changes() {
     let world = world(2).await;
+    // Signed out, no stream.
+    let anonymous = world.server.get("/api/events").await;
+    assert_eq!(anonymous.status(), 401);
+    let mut stream = world.events().await;
     let id = world.add(0).await;
     let view = world
         .activate(&id, DEVICE_PASSWORD, &world.fingerprint(0))
         .await;
     assert_eq!(view["outcome"], "active", "{view:#}");
     let other = world.add(1).await;
-
-    // Signed out, no stream.
-    let anonymous = world.server.get("/api/events").await;
-    assert_eq!(anonymous.status(), 401);
-    let mut stream = world
-        .server
-        .client
-        .get(world.server.url("/api/events"))
-        .header("cookie", world.api.cookie().unwrap())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(stream.status(), 200);
     assert!(stream.headers()["content-type"]
         .to_str()
         .unwrap()

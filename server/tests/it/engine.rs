@@ -13,6 +13,8 @@ use mudmap::ssh::{
 };
 use serde_json::json;
 
+use crate::support::{eventually, until_refused};
+
 struct Fixture {
     sim: Simulator,
     engine: Engine,
@@ -138,14 +140,17 @@ async fn a_changed_host_key_is_refused_and_quarantines_the_device() {
         drop_connections: true,
         ..Default::default()
     });
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let err = f
-        .engine
-        .request(&id(0), "status", json!({}))
-        .await
-        .unwrap_err();
+    // Until the engine has seen the drop, a request may still meet the old connection (or its
+    // closing); the first reconnect must then meet the new key.
+    let err = eventually(Duration::from_secs(10), || async {
+        match f.engine.request(&id(0), "status", json!({})).await {
+            Err(err @ SshError::HostKeyMismatch { .. }) => Some(err),
+            _ => None,
+        }
+    })
+    .await;
     let SshError::HostKeyMismatch { expected, got } = &err else {
-        panic!("{err:?}")
+        unreachable!()
     };
     assert_eq!(
         expected,
@@ -215,9 +220,15 @@ async fn wrong_credentials_are_auth_failed() {
     right_password.username = "root".to_owned();
     right_password.credentials = Credentials::Password(Secret::new("pfsense"));
     f.engine.upsert(right_password);
-    // Backoff from the failure above must pass first.
-    tokio::time::sleep(Duration::from_millis(250)).await;
-    f.engine.request(&id(0), "status", json!({})).await.unwrap();
+    // Backoff from the failure above must pass first; until then the answer is the old failure.
+    eventually(Duration::from_secs(10), || async {
+        match f.engine.request(&id(0), "status", json!({})).await {
+            Ok(_) => Some(()),
+            Err(SshError::AuthFailed { .. }) => None,
+            Err(other) => panic!("{other:?}"),
+        }
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -254,8 +265,12 @@ async fn reconnects_after_the_connection_drops() {
         drop_connections: true,
         ..Default::default()
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    f.engine.request(&id(0), "status", json!({})).await.unwrap();
+    // Until the engine has seen the drop a request may meet the closing connection; then it
+    // reconnects on its own.
+    eventually(Duration::from_secs(10), || async {
+        f.engine.request(&id(0), "status", json!({})).await.ok()
+    })
+    .await;
     assert_eq!(device.sessions_started.load(Ordering::Relaxed), 2);
     assert_eq!(f.engine.state(&id(0)), Some(ConnState::Ready));
 }
@@ -268,7 +283,7 @@ async fn a_refused_device_backs_off_and_recovers() {
         refuse: Some(true),
         ..Default::default()
     });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    until_refused(f.sim.addr(0).unwrap()).await;
     assert_eq!(
         f.engine
             .request(&id(0), "status", json!({}))
@@ -367,15 +382,14 @@ async fn cancelling_a_fanout_leaves_no_task_or_request_behind() {
     });
     let ids = vec![id(0); 20];
     let fanout = f.engine.fanout(&ids, "status", json!({}));
-    tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(metrics.num_alive_tasks() >= baseline + 20);
-    drop(fanout);
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(
-        metrics.num_alive_tasks(),
-        baseline,
-        "fan-out tasks outlived their fan-out"
-    );
+    drop(fanout);
+    // Aborted tasks end at their next poll; none may linger.
+    eventually(Duration::from_secs(5), || async {
+        (metrics.num_alive_tasks() == baseline).then_some(())
+    })
+    .await;
     assert_eq!(
         f.sim
             .device(0)

@@ -292,6 +292,6 @@ async fn shutdown_waits_at_most_the_grace_period_for_stuck_requests() {
         took >= Duration::from_millis(900),
         "did not wait for the in-flight request: {took:?}"
     );
-    assert!(took < Duration::from_secs(5), "took {took:?}");
+    assert!(took < Duration::from_secs(9), "took {took:?}");
     drop(stuck);
 }

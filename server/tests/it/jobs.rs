@@ -285,8 +285,9 @@ async fn a_crashed_workers_job_is_claimed_again_after_its_lease(db: &TestDbRef) 
         hang: true,
         ..Recorder::default()
     });
+    // Short, but long enough that the survivor finishes its own attempt well inside it.
     let short_lease = WorkerConfig {
-        lease: Duration::from_millis(600),
+        lease: Duration::from_secs(2),
         ..fast()
     };
     let crashing = Worker::start(
@@ -301,6 +302,11 @@ async fn a_crashed_workers_job_is_claimed_again_after_its_lease(db: &TestDbRef) 
             .unwrap(),
     );
     wait_state(&queue, &id, JobState::Running).await;
+    // Claimed is not yet started: kill only once the handler runs.
+    crate::support::eventually(Duration::from_secs(20), || async {
+        (hanging.count() == 1).then_some(())
+    })
+    .await;
     crashing.kill();
     let recorder = Arc::new(Recorder::default());
     let survivor = Worker::start(queue.clone(), registry(recorder.clone()), short_lease);

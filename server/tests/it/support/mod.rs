@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
+use std::time::Duration;
 
 pub mod sshd;
 
@@ -197,7 +198,7 @@ impl TestServer {
                 }
             }
             assert!(!self.task.is_finished(), "server exited during start");
-            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+            tokio::time::sleep(Duration::from_millis(25)).await;
         }
         panic!("server did not become ready within 5 s");
     }
@@ -399,4 +400,36 @@ pub fn capture_logs() -> Captured {
         .try_init()
         .expect("log capture needs a process of its own: run the tests with cargo nextest");
     logs
+}
+
+/// Polls `attempt` every 50 ms until it gives a value; panics after `limit`. For what a loaded
+/// machine may take a while to show; never a timing assertion.
+pub async fn eventually<T, F, Fut>(limit: Duration, mut attempt: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if let Some(value) = attempt().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no result within {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until nothing accepts connections on `addr` any more (a simulated device told to refuse
+/// closes its listener in its own task).
+pub async fn until_refused(addr: SocketAddr) {
+    eventually(Duration::from_secs(5), || async {
+        tokio::net::TcpStream::connect(addr)
+            .await
+            .is_err()
+            .then_some(())
+    })
+    .await;
 }
