@@ -369,7 +369,7 @@ impl Engine {
         device: &DeviceId,
     ) -> Result<(mpsc::Sender<Command>, Arc<DeviceShared>), SshError> {
         let devices = self.devices.lock().map_err(|_| SshError::Closed)?;
-        let entry = devices.get(device).ok_or(SshError::Closed)?;
+        let entry = devices.get(device).ok_or(SshError::NotManaged)?;
         Ok((entry.tx.clone(), entry.shared.clone()))
     }
 }

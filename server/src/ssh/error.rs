@@ -54,6 +54,10 @@ pub enum SshError {
     Busy,
     #[error("the connection to the device closed")]
     Closed,
+    /// The engine does not hold this device (never handed over, or removed): not a connection
+    /// problem, so never retried.
+    #[error("Mudmap does not manage this device; activate it first")]
+    NotManaged,
 }
 
 impl SshError {

@@ -100,6 +100,19 @@ async fn connects_authenticates_and_answers_requests() {
 }
 
 #[tokio::test]
+async fn a_device_the_engine_does_not_hold_is_not_managed_not_closed() {
+    let f = fixture(1, quick_config()).await;
+    let unknown = DeviceId::new("never-handed-over");
+    let err = f.engine.request(&unknown, "status", json!({})).await;
+    assert_eq!(err.unwrap_err(), SshError::NotManaged);
+    f.engine.request(&id(0), "status", json!({})).await.unwrap();
+    f.engine.remove(&id(0)).await;
+    let err = f.engine.request(&id(0), "status", json!({})).await;
+    assert_eq!(err.unwrap_err(), SshError::NotManaged);
+    assert!(!SshError::NotManaged.is_transient(), "nothing to retry");
+}
+
+#[tokio::test]
 async fn unknown_host_keys_are_refused_until_trusted() {
     let sim = Simulator::start(SimOptions {
         devices: 1,
