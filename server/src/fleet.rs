@@ -185,8 +185,9 @@ pub async fn detail(
 
     let pool = store.pool();
     let status_row = sqlx::query(
-        "SELECT health, health_reason, health_since, last_seen_at, status FROM device_status \
-         WHERE device_id = $1",
+        "SELECT s.health, s.health_reason, s.health_since, s.last_seen_at, d.status \
+         FROM device_status s LEFT JOIN device_status_docs d ON d.device_id = s.device_id \
+         WHERE s.device_id = $1",
     )
     .bind(&device.id)
     .fetch_optional(pool)

@@ -401,15 +401,15 @@ async fn save(
                 }
                 sqlx::query(
                     "INSERT INTO device_status (device_id, org_id, health, health_reason, health_since, \
-                     last_seen_at, last_error, status, uptime_secs, cpu_pct, mem_pct, disk_pct, rtt_ms, \
+                     last_seen_at, last_error, uptime_secs, cpu_pct, mem_pct, disk_pct, rtt_ms, \
                      loss_pct, gateways_up, gateways_total, updated_at) \
-                     SELECT id, org_id, $2, $3, $4, $4, NULL, $5, $6, $7, $8, $9, $10, $11, $12, $13, $4 \
+                     SELECT id, org_id, $2, $3, $4, $4, NULL, $5, $6, $7, $8, $9, $10, $11, $12, $4 \
                      FROM devices WHERE id = $1 \
                      ON CONFLICT (device_id) DO UPDATE SET health = excluded.health, \
                      health_reason = excluded.health_reason, \
                      health_since = CASE WHEN device_status.health = excluded.health \
                          THEN device_status.health_since ELSE excluded.health_since END, \
-                     last_seen_at = excluded.last_seen_at, last_error = NULL, status = excluded.status, \
+                     last_seen_at = excluded.last_seen_at, last_error = NULL, \
                      uptime_secs = excluded.uptime_secs, cpu_pct = excluded.cpu_pct, \
                      mem_pct = excluded.mem_pct, disk_pct = excluded.disk_pct, rtt_ms = excluded.rtt_ms, \
                      loss_pct = excluded.loss_pct, gateways_up = excluded.gateways_up, \
@@ -419,7 +419,6 @@ async fn save(
                 .bind(reading.health.as_str())
                 .bind(&reading.reason)
                 .bind(now)
-                .bind(status)
                 .bind(i64::try_from(reading.uptime_secs).unwrap_or(i64::MAX))
                 .bind(reading.cpu_pct)
                 .bind(reading.mem_pct)
@@ -428,6 +427,17 @@ async fn save(
                 .bind(reading.loss_pct)
                 .bind(i64::from(reading.gateways_up))
                 .bind(i64::from(reading.gateways_total))
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO device_status_docs (device_id, status, updated_at) \
+                     SELECT id, $2, $3 FROM devices WHERE id = $1 \
+                     ON CONFLICT (device_id) DO UPDATE SET status = excluded.status, \
+                     updated_at = excluded.updated_at",
+                )
+                .bind(&*device.0)
+                .bind(status)
+                .bind(now)
                 .execute(&mut *tx)
                 .await?;
                 sqlx::query(
