@@ -1,6 +1,7 @@
 //! Live pages: a counter that goes up whenever the server announces a device health change on
-//! `/api/events` (server-sent events), throttled, and whenever the stream (re)opens (events are not
-//! replayed, so what changed before hydration or during a reconnect would otherwise be missed).
+//! `/api/events` (server-sent events), throttled, and when the stream reopens (events are not
+//! replayed, so what changed during a reconnect, or on the fleet page before hydration, would
+//! otherwise be missed).
 //! Pages read it in their resources' sources to re-read what they show.
 
 use leptos::prelude::*;
@@ -9,8 +10,8 @@ use leptos::prelude::*;
 #[cfg(feature = "hydrate")]
 const LIVE_THROTTLE: std::time::Duration = std::time::Duration::from_millis(750);
 
-/// Re-read the page when the server announces a health change, and whenever the stream (re)opens.
-/// Browser only.
+/// Re-read the page when the server announces a health change, and when the stream reopens (the
+/// fleet page also on its first open). Browser only.
 #[cfg(feature = "hydrate")]
 pub fn follow_events(live: RwSignal<u32>, only_device: Option<String>) {
     use wasm_bindgen::closure::Closure;
@@ -53,10 +54,16 @@ pub fn follow_events(live: RwSignal<u32>, only_device: Option<String>) {
             let _ =
                 source.add_event_listener_with_callback(kind, on_event.as_ref().unchecked_ref());
         }
+        // Re-read after a reconnect (what it missed) and, on the fleet page, on the first open too
+        // (what changed between the server's render and hydration: events are not replayed). A
+        // device page skips the first: its own actions update it, and a re-read then would show
+        // the last poll, which may predate an action just taken.
+        let opened = StoredValue::new(only_device.is_none());
         let on_open = Closure::<dyn Fn(web_sys::Event)>::new(move |_: web_sys::Event| {
-            // Re-read on every open: on the first, whatever changed between the server's render
-            // and hydration (events are not replayed); on later ones, what a reconnect missed.
-            bump();
+            if opened.get_value() {
+                bump();
+            }
+            opened.set_value(true);
         });
         source.set_onopen(Some(on_open.as_ref().unchecked_ref()));
         let source = send_wrapper::SendWrapper::new(source);
