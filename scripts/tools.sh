@@ -73,9 +73,12 @@ if [ ! -x /usr/sbin/sshd ]; then
   apt_install openssh-server
 fi
 
-# The PHP agent for pfSense is tested under that OpenSSH server with Debian's PHP (stub pfSense
-# root in server/tests/fixtures/pfsense-root).
-if ! command -v php >/dev/null 2>&1 || ! php -m 2>/dev/null | grep -qi '^xml$'; then
-  say "installing php-cli and php-xml from Debian's packages"
-  apt_install php-cli php-xml
+# The PHP agent for pfSense is tested under that OpenSSH server with Debian's PHP: on a stub pfSense
+# root (server/tests/fixtures/pfsense-root) and on pfSense's own include files
+# (server/tests/fixtures/pfsense-host, which also needs mbstring, PEAR and util-linux's unshare).
+if ! command -v php >/dev/null 2>&1 || ! php -m 2>/dev/null | grep -qi '^xml$' \
+   || ! php -m 2>/dev/null | grep -qi '^mbstring$' || [ ! -d /usr/share/php/PEAR ] \
+   || ! command -v unshare >/dev/null || ! command -v openssl >/dev/null; then
+  say "installing php-cli, php-xml, php-mbstring, php-pear, util-linux and openssl from Debian's packages"
+  apt_install php-cli php-xml php-mbstring php-pear util-linux openssl
 fi

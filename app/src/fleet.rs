@@ -46,6 +46,7 @@ pub struct FleetCounts {
     pub inactive: u64,
     pub pending: u64,
     pub rebooting: u64,
+    pub no_access: u64,
 }
 
 impl FleetCounts {
@@ -58,6 +59,7 @@ impl FleetCounts {
             Health::Inactive => self.inactive,
             Health::Pending => self.pending,
             Health::Rebooting => self.rebooting,
+            Health::NoAccess => self.no_access,
         }
     }
 }

@@ -4,7 +4,7 @@
 //! Never enabled by default.
 //!
 //! The simulator keeps its state in memory; at start the demo gives back to each simulated
-//! firewall what an earlier activation installed on it (the service key and the agent), as a real
+//! firewall what an earlier activation installed on it (Mudmap's key line and the agent), as a real
 //! firewall would still have them after Mudmap restarts.
 
 use std::net::SocketAddr;
@@ -61,9 +61,14 @@ pub async fn start(
     );
     let bind = sim.options.bind.to_string();
     let now = now_ms();
+    let instance = store
+        .meta_get(crate::store::MetaKey::InstanceId)
+        .await?
+        .unwrap_or_default();
     for device in sim.devices() {
-        let row: Option<(String, Option<String>)> = sqlx::query_as(
-            "SELECT state, service_public_key FROM devices WHERE org_id = $1 AND host = $2 AND port = $3",
+        let row: Option<(String, String, Option<String>, Option<String>)> = sqlx::query_as(
+            "SELECT id, state, service_user, service_public_key FROM devices \
+             WHERE org_id = $1 AND host = $2 AND port = $3",
         )
         .bind(org_id)
         .bind(&bind)
@@ -71,9 +76,15 @@ pub async fn start(
         .fetch_optional(store.pool())
         .await?;
         match row {
-            Some((state, Some(public))) if state != "inactive" => {
+            Some((id, state, user, Some(public))) if state != "inactive" => {
                 if let Ok(key) = PublicKey::from_openssh(&public) {
-                    device.authorize(key);
+                    // As the firewall kept it: a line in admin's keys, or (activated before
+                    // agent 1.2.0) the old service account, which then asks for re-activation.
+                    if user.as_deref() == Some(crate::activation::remote::LEGACY_USER) {
+                        device.add_legacy_account(key);
+                    } else {
+                        device.authorize(&key, &crate::agent::keys::comment(&instance, &id));
+                    }
                     device.agent_installed.store(true, Ordering::Relaxed);
                 }
             }

@@ -41,6 +41,8 @@ pub struct DeviceDeps {
     pub activations: Arc<Activations>,
     /// Reboots and shutdowns asked for here, so the monitor expects them.
     pub outages: crate::monitor::outages::Outages,
+    /// This installation's id: Mudmap's key lines on firewalls name it.
+    pub instance_id: String,
 }
 
 pub struct DeviceService {
@@ -306,21 +308,23 @@ impl app::services::DeviceService for DeviceService {
     async fn delete(&self, caller: &Caller, id: String, force: bool) -> Result<(), AppError> {
         let org = caller.org_where(Role::can_administer)?;
         let access = self.access_of(&org.id, &id).await?;
-        let mut cleanup = "nothing was installed on it".to_owned();
-        if let Some(access) = access.as_ref().filter(|_| !force) {
-            cleanup = remove_from_device(&self.deps, access).await.map_err(|e| {
-                AppError::Conflict(format!(
-                    "Mudmap could not remove its service account and agent from the firewall: {e}. \
-                     Check that it is reachable and try again, or choose \"Delete anyway\" and remove \
-                     the user \"{}\" and {} on the firewall by hand.",
-                    remote::SERVICE_USER,
-                    remote::AGENT_DIR
-                ))
-            })?;
-        } else if access.is_some() {
-            cleanup = "deleted without removing the service account and agent from the firewall"
-                .to_owned();
-        }
+        let cleanup = match (&access, force) {
+            (None, _) => "nothing was installed on it".to_owned(),
+            (Some(access), true) => format!(
+                "deleted without removing Mudmap's access; left on the firewall: {}",
+                access.what_stays(&self.deps.instance_id)
+            ),
+            (Some(access), false) => remove_from_device(&self.deps, access)
+                .await
+                .map_err(|e| {
+                    AppError::Conflict(format!(
+                        "Mudmap could not remove its access from the firewall: {e} Nothing was deleted. \
+                         If you choose \"Delete anyway\", {} stay on the firewall until an admin removes \
+                         them there.",
+                        access.what_stays(&self.deps.instance_id)
+                    ))
+                })?,
+        };
         let mut tx = self.store.begin().await.map_err(store_failure)?;
         let device = self.get(&mut tx, &org.id, &id).await?;
         sqlx::query("DELETE FROM devices WHERE id = $1 AND org_id = $2")
@@ -365,6 +369,7 @@ impl app::services::DeviceService for DeviceService {
             port: device.port,
             username: String::new(),
             fingerprint: String::new(),
+            comment: String::new(),
         };
         let target = plan.target("probe", Credentials::Password(Secret::new("")));
         let key = self
@@ -423,6 +428,7 @@ impl app::services::DeviceService for DeviceService {
             port: device.port,
             username,
             fingerprint: request.fingerprint.clone(),
+            comment: crate::agent::keys::comment(&self.deps.instance_id, &device.id),
         };
         let password = Secret::new(request.password.expose());
         drop(request);
@@ -717,10 +723,7 @@ impl DeviceService {
                 }
             }
         }
-        tokio::spawn(watch_host_keys(
-            self.store.clone(),
-            self.deps.engine.clone(),
-        ));
+        tokio::spawn(watch_engine(self.store.clone(), self.deps.engine.clone()));
         Ok(managed)
     }
 }
@@ -755,34 +758,127 @@ fn stored_access(sealer: &Sealer, row: &sqlx::any::AnyRow) -> Result<Option<Stor
     }))
 }
 
-/// Remove the service account and the agent through the service account itself (its forced
-/// command runs the agent as root). Returns what was done, for the audit log.
-async fn remove_from_device(deps: &DeviceDeps, access: &StoredAccess) -> Result<String, String> {
-    let target = DeviceTarget {
-        id: DeviceId::new(access.device_id.as_str()),
-        host: access.host.clone(),
-        port: access.port,
-        username: access.user.clone(),
-        credentials: Credentials::Key(Arc::new(access.key.clone())),
-        agent_command: crate::ssh::PFSENSE_AGENT_COMMAND.to_owned(),
-        self_heal: None,
-    };
-    let pinned = Arc::new(crate::ssh::ConfirmedFingerprint::new(fingerprint(
-        &access.host_key,
-    )));
-    flow::as_service(
-        deps.engine.config(),
-        &target,
-        pinned,
-        "account.remove",
-        serde_json::json!({ "name": access.user, "agent": true }),
-    )
-    .await?;
-    Ok("service account and agent removed from the firewall".to_owned())
+impl StoredAccess {
+    /// Whether this device was activated the old way: the `mudmap` account of agents before 1.2.0.
+    fn is_legacy(&self) -> bool {
+        self.user == remote::LEGACY_USER
+    }
+
+    /// Its key line on the firewall (the template of `crate::agent::keys`).
+    fn line(&self, instance_id: &str) -> Result<String, String> {
+        let public = self
+            .key
+            .public_key()
+            .to_openssh()
+            .map_err(|e| format!("the stored key cannot be encoded ({e})"))?;
+        Ok(crate::agent::keys::line(
+            &public,
+            &crate::agent::keys::comment(instance_id, &self.device_id),
+        ))
+    }
+
+    /// What stays on the firewall when Mudmap does not remove its access, and where an admin
+    /// removes it.
+    fn what_stays(&self, instance_id: &str) -> String {
+        if self.is_legacy() {
+            format!(
+                "the user \"{}\" with Mudmap's key (System → User Manager) and the agent in {}",
+                remote::LEGACY_USER,
+                remote::AGENT_DIR
+            )
+        } else {
+            format!(
+                "the key line ending in \"{}\" in System → User Manager → admin → Authorized SSH Keys, \
+                 and the agent in {} (delete it if no other line ending in \"mudmap:…\" remains)",
+                crate::agent::keys::comment(instance_id, &self.device_id),
+                remote::AGENT_DIR
+            )
+        }
+    }
+
+    fn target(&self) -> DeviceTarget {
+        DeviceTarget {
+            id: DeviceId::new(self.device_id.as_str()),
+            host: self.host.clone(),
+            port: self.port,
+            username: self.user.clone(),
+            credentials: Credentials::Key(Arc::new(self.key.clone())),
+            agent_command: crate::ssh::PFSENSE_AGENT_COMMAND.to_owned(),
+            self_heal: None,
+        }
+    }
 }
 
-/// Quarantine a device whose host key changed, recording the key it presented.
-async fn watch_host_keys(store: Store, engine: Engine) {
+/// Remove the device's key line (and the agent, when no other Mudmap's key is left) through the
+/// key itself, then prove it: the key must no longer log in. Returns what was done, for the audit
+/// log; an error says why nothing can be reported done.
+async fn remove_from_device(deps: &DeviceDeps, access: &StoredAccess) -> Result<String, String> {
+    if access.is_legacy() {
+        return Err(format!(
+            "it was activated before Mudmap gave its agent root, and the old account \"{}\" cannot \
+             remove itself. Re-activate it first (that removes the old account), then delete it.",
+            remote::LEGACY_USER
+        ));
+    }
+    let line = access.line(&deps.instance_id)?;
+    let target = access.target();
+    let pinned = || {
+        Arc::new(crate::ssh::ConfirmedFingerprint::new(fingerprint(
+            &access.host_key,
+        )))
+    };
+    let answer = flow::as_service(
+        deps.engine.config(),
+        &target,
+        pinned(),
+        "access.remove",
+        serde_json::json!({ "authorized_key": line, "agent": true }),
+    )
+    .await
+    .map_err(|e| format!("{e}. Check that the firewall is reachable and try again."))?;
+    let removed: crate::agent::protocol::AccessRemoved = serde_json::from_value(answer)
+        .map_err(|e| format!("the firewall's answer was not understood ({e})."))?;
+    // The proof: the key no longer logs in (sshd reads root's authorized_keys at every login).
+    match crate::ssh::DirectSession::connect(&target, deps.engine.config(), pinned()).await {
+        Ok(mut session) => {
+            let login = session.login(&target).await;
+            session.close().await;
+            match login {
+                Err(crate::ssh::SshError::AuthFailed { .. }) => {}
+                Ok(()) => {
+                    return Err(
+                        "the firewall said the key was removed, yet it still logs in. Check System → User Manager → admin on the firewall.".to_owned(),
+                    )
+                }
+                Err(e) => {
+                    return Err(format!(
+                        "removing the key could not be verified ({e}). Try again."
+                    ))
+                }
+            }
+        }
+        Err(e) => {
+            return Err(format!(
+                "removing the key could not be verified ({e}). Try again."
+            ))
+        }
+    }
+    let agent = if removed.agent_removed {
+        format!("the agent ({}) removed", remote::AGENT_DIR)
+    } else {
+        format!(
+            "the agent kept for the other Mudmap key(s) on it ({})",
+            removed.others.join(", ")
+        )
+    };
+    Ok(format!(
+        "Mudmap's key line removed from admin's authorized keys (verified: the key no longer logs in); {agent}"
+    ))
+}
+
+/// Follow the engine: quarantine a device whose host key changed; keep each device's agent and
+/// pfSense versions as its agent last reported them (self-heals and pfSense upgrades change them).
+async fn watch_engine(store: Store, engine: Engine) {
     let mut events = engine.subscribe();
     loop {
         let event = match events.recv().await {
@@ -790,9 +886,97 @@ async fn watch_host_keys(store: Store, engine: Engine) {
             Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
             Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
         };
-        let EngineEvent::HostKeyMismatch { device, got, .. } = event else {
-            continue;
-        };
+        match event {
+            EngineEvent::HostKeyMismatch { device, got, .. } => {
+                quarantine(&store, &device, &got).await;
+            }
+            EngineEvent::Connected { device, hello } => {
+                if let Err(e) = record_versions(&store, &device, &hello).await {
+                    tracing::error!(device.id = %device, error = %e, "cannot record the agent's versions");
+                }
+            }
+            EngineEvent::State { .. } => {}
+        }
+    }
+}
+
+/// org, name, agent version, pfSense version and edition of a device.
+type VersionsRow = (
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+/// Store what the agent reported, when it differs from the record (audited: an agent update or a
+/// pfSense upgrade is something an admin wants to see).
+async fn record_versions(
+    store: &Store,
+    device: &DeviceId,
+    hello: &crate::agent::protocol::Hello,
+) -> Result<(), StoreError> {
+    let row: Option<VersionsRow> = sqlx::query_as(
+        "SELECT org_id, name, agent_version, pfsense_version, pfsense_edition FROM devices \
+             WHERE id = $1",
+    )
+    .bind(&*device.0)
+    .fetch_optional(store.pool())
+    .await?;
+    let Some((org_id, name, agent, version, edition)) = row else {
+        return Ok(());
+    };
+    let mut changes = Vec::new();
+    if agent.as_deref() != Some(hello.agent_version.as_str()) {
+        changes.push(format!(
+            "agent {} -> {}",
+            agent.as_deref().unwrap_or("unknown"),
+            hello.agent_version
+        ));
+    }
+    let (new_version, new_edition) = (&hello.pfsense.version, &hello.pfsense.edition);
+    if version.as_deref() != Some(new_version.as_str())
+        || edition.as_deref() != Some(new_edition.as_str())
+    {
+        changes.push(format!(
+            "pfSense {} -> {new_edition} {new_version}",
+            pfsense_label(version, edition).unwrap_or_else(|| "unknown".to_owned())
+        ));
+    }
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let mut tx = store.begin().await?;
+    sqlx::query(
+        "UPDATE devices SET agent_version = $2, pfsense_version = $3, pfsense_edition = $4, \
+         updated_at = $5 WHERE id = $1",
+    )
+    .bind(&*device.0)
+    .bind(&hello.agent_version)
+    .bind(new_version)
+    .bind(new_edition)
+    .bind(now_ms())
+    .execute(&mut *tx)
+    .await?;
+    audit::record(
+        &mut tx,
+        audit::Entry {
+            org_id: Some(&org_id),
+            actor_id: None,
+            action: "device.versions",
+            subject: &name,
+            detail: changes.join("; "),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(device.id = %device, changes = %changes.join("; "), "device versions changed");
+    Ok(())
+}
+
+/// Quarantine a device whose host key changed, recording the key it presented.
+async fn quarantine(store: &Store, device: &DeviceId, got: &str) {
+    {
         let result = async {
             let mut tx = store.begin().await?;
             let row: Option<(String, String)> =
@@ -808,7 +992,7 @@ async fn watch_host_keys(store: Store, engine: Engine) {
                  WHERE id = $1",
             )
             .bind(&*device.0)
-            .bind(&got)
+            .bind(got)
             .bind(now_ms())
             .execute(&mut *tx)
             .await?;

@@ -151,6 +151,7 @@ pub async fn page(store: &Store, org_id: &str, query: &FleetQuery) -> Result<Fle
             Some(Health::Quarantined) => counts.quarantined += n,
             Some(Health::Inactive) => counts.inactive += n,
             Some(Health::Rebooting) => counts.rebooting += n,
+            Some(Health::NoAccess) => counts.no_access += n,
             Some(Health::Pending) | None => counts.pending += n,
         }
     }

@@ -149,6 +149,7 @@ pub async fn run(
         engine: engine.clone(),
         activations: activation::Activations::new(),
         outages: outages.clone(),
+        instance_id: instance_id.clone(),
     }));
     let managed = devices.manage_fleet().await?;
     tracing::info!(devices = managed, "active devices handed to the SSH engine");

@@ -46,6 +46,14 @@ fn unreachable(device: &Device, doing: &str, error: SshError) -> AppError {
                 device.name
             )),
         },
+        SshError::NoRoot { .. } => AppError::Conflict(format!(
+            "Mudmap's key on {} has no root access, so it cannot do {doing}: re-activate the device (Devices → Activate) with the admin password.",
+            device.name
+        )),
+        SshError::Unsupported { .. } => AppError::Conflict(format!(
+            "The agent on {} is too old for {doing}; Mudmap updates it when it next connects. Try again in a minute.",
+            device.name
+        )),
         other => AppError::Unavailable(format!(
             "{} could not be reached for {doing}: {other}.",
             device.name
@@ -117,7 +125,10 @@ pub async fn control_service(
         org_id,
         &format!("service.{action}"),
         device,
-        format!("{service}: now {}", result.status),
+        format!(
+            "{service}: asked to {action}; the firewall reports it {}",
+            result.status
+        ),
     )
     .await?;
     tracing::info!(device.id = %device.id, service = %service, action = %action, status = %result.status, "service controlled");

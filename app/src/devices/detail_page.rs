@@ -127,6 +127,22 @@ fn Detail(
     }
 }
 
+/// A line above a table whose section the firewall could not read (the table is empty then).
+fn unread_note(status: &Status, section: &str) -> Option<impl IntoView> {
+    status.error(section).map(|why| {
+        let text = format!("The firewall could not read its {section}: {why}");
+        view! { <p class="hint" role="status">{text}</p> }
+    })
+}
+
+/// A figure the firewall could not read: "not read", with the firewall's reason.
+fn unread(status: &Status, section: &str) -> String {
+    match status.error(section) {
+        Some(why) => format!("not read: {why}"),
+        None => "not reported".to_owned(),
+    }
+}
+
 #[component]
 fn SystemTab(detail: DeviceDetail, history: Vec<Sample>) -> impl IntoView {
     let status = detail.status.clone();
@@ -159,19 +175,30 @@ fn SystemTab(detail: DeviceDetail, history: Vec<Sample>) -> impl IntoView {
         ),
         (
             "Uptime",
-            status
-                .as_ref()
-                .map_or_else(|| "—".to_owned(), |s| uptime(s.uptime_secs)),
+            status.as_ref().map_or_else(
+                || "—".to_owned(),
+                |s| match s.uptime_secs {
+                    Some(secs) => uptime(secs),
+                    None => unread(s, "uptime"),
+                },
+            ),
         ),
         (
             "CPU",
             status.as_ref().map_or_else(
                 || "—".to_owned(),
-                |s| {
-                    format!(
-                        "{:.0}% of {} cores, load {:.2} {:.2} {:.2}",
-                        s.cpu.usage_pct, s.cpu.cores, s.cpu.load[0], s.cpu.load[1], s.cpu.load[2]
-                    )
+                |s| match (s.cpu.usage_pct, s.cpu.cores) {
+                    (Some(pct), Some(cores)) => format!(
+                        "{pct:.0}% of {cores} cores, load {:.2} {:.2} {:.2}",
+                        s.cpu.load[0], s.cpu.load[1], s.cpu.load[2]
+                    ),
+                    _ => format!(
+                        "{}; load {:.2} {:.2} {:.2}",
+                        unread(s, "cpu"),
+                        s.cpu.load[0],
+                        s.cpu.load[1],
+                        s.cpu.load[2]
+                    ),
                 },
             ),
         ),
@@ -179,12 +206,9 @@ fn SystemTab(detail: DeviceDetail, history: Vec<Sample>) -> impl IntoView {
             "Memory",
             status.as_ref().map_or_else(
                 || "—".to_owned(),
-                |s| {
-                    format!(
-                        "{} of {}",
-                        bytes(s.memory.used_bytes),
-                        bytes(s.memory.total_bytes)
-                    )
+                |s| match &s.memory {
+                    Some(m) => format!("{} of {}", bytes(m.used_bytes), bytes(m.total_bytes)),
+                    None => unread(s, "memory"),
                 },
             ),
         ),
@@ -193,6 +217,9 @@ fn SystemTab(detail: DeviceDetail, history: Vec<Sample>) -> impl IntoView {
             status.as_ref().map_or_else(
                 || "—".to_owned(),
                 |s| {
+                    if let Some(why) = s.error("disks") {
+                        return format!("not read: {why}");
+                    }
                     s.disks
                         .iter()
                         .map(|d| {
@@ -227,7 +254,10 @@ fn InterfacesTab(status: Option<Status>, history: Vec<Sample>) -> impl IntoView 
     let Some(status) = status else {
         return view! { <p class="hint">"Not polled yet."</p> }.into_any();
     };
+    let interfaces_note = unread_note(&status, "interfaces");
+    let gateways_note = unread_note(&status, "gateways");
     view! {
+        {interfaces_note}
         <div class="table-wrap">
             <table class="table" aria-label="Interfaces">
                 <thead><tr>
@@ -256,6 +286,7 @@ fn InterfacesTab(status: Option<Status>, history: Vec<Sample>) -> impl IntoView 
             <Sparkline label="Traffic out, bit/s" values=history.iter().map(|s| s.tx_bps).collect() max=None/>
         </div>
         <h3>"Gateways"</h3>
+        {gateways_note}
         <div class="table-wrap">
             <table class="table" aria-label="Gateways">
                 <thead><tr>
@@ -291,6 +322,7 @@ fn ServicesTab(status: Option<Status>, device_id: String, managed: bool) -> impl
     let Some(status) = status else {
         return view! { <p class="hint">"Not polled yet."</p> }.into_any();
     };
+    let services_note = unread_note(&status, "services");
     let role = use_role();
     let can_act = Signal::derive(move || managed && role.get().is_some_and(Role::can_operate));
     let toasts = use_toasts();
@@ -305,7 +337,15 @@ fn ServicesTab(status: Option<Status>, device_id: String, managed: bool) -> impl
         leptos::task::spawn_local(async move {
             match control_service(id, name.clone(), action.to_owned()).await {
                 Ok(service) => {
-                    toasts.success(format!("{}: {}.", service.name, service.status));
+                    // The firewall reads the state again after acting: say when it did not take.
+                    if action != "stop" && service.status != "running" {
+                        toasts.error(format!(
+                            "{} did not start: the firewall reports it {}.",
+                            service.name, service.status
+                        ));
+                    } else {
+                        toasts.success(format!("{}: {}.", service.name, service.status));
+                    }
                     services.update(|list| {
                         if let Some(entry) = list.iter_mut().find(|s| s.name == service.name) {
                             *entry = service;
@@ -318,6 +358,7 @@ fn ServicesTab(status: Option<Status>, device_id: String, managed: bool) -> impl
         });
     };
     view! {
+        {services_note}
         <div class="table-wrap">
             <table class="table" aria-label="Services">
                 <thead><tr>

@@ -185,7 +185,7 @@ pub fn DevicesPage() -> impl IntoView {
             <p>{move || deleting.get().map(|d| if d.state == DeviceState::Inactive {
                 format!("{} ({}) and everything Mudmap stored about it are removed. The firewall itself is not changed.", d.name, d.host)
             } else {
-                format!("Mudmap first removes its service account and agent from {} ({}), then everything it stored about it: keys, status and history.", d.name, d.host)
+                format!("Mudmap first removes its key from the admin account of {} ({}) and the agent if no other Mudmap uses it, checks that the key no longer logs in, then deletes everything it stored about it: keys, status and history.", d.name, d.host)
             })}</p>
         </ConfirmDialog>
         <ConfirmDialog

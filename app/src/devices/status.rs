@@ -4,12 +4,13 @@
 
 use serde::{Deserialize, Serialize};
 
-/// `status` result.
+/// `status` result. A section the firewall could not read is empty (`None`, or an empty list) and
+/// named in `errors` with its cause: a figure is never invented (agent 1.2.0 on).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Status {
-    pub uptime_secs: u64,
+    pub uptime_secs: Option<u64>,
     pub cpu: Cpu,
-    pub memory: Memory,
+    pub memory: Option<Memory>,
     pub disks: Vec<Disk>,
     pub interfaces: Vec<Interface>,
     pub gateways: Vec<Gateway>,
@@ -24,13 +25,34 @@ pub struct Status {
     #[serde(default)]
     pub dns_servers: Vec<String>,
     pub config_hash: String,
+    /// The sections that could not be read, and why.
+    #[serde(default)]
+    pub errors: Vec<SectionError>,
+}
+
+impl Status {
+    /// Why `section` (`uptime`, `cpu`, `memory`, `disks`, `interfaces`, `gateways`, `services`)
+    /// could not be read, if it could not.
+    pub fn error(&self, section: &str) -> Option<&str> {
+        self.errors
+            .iter()
+            .find(|e| e.section == section)
+            .map(|e| e.message.as_str())
+    }
+}
+
+/// A status section the firewall could not read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SectionError {
+    pub section: String,
+    pub message: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Cpu {
-    pub usage_pct: f64,
+    pub usage_pct: Option<f64>,
     pub load: [f64; 3],
-    pub cores: u32,
+    pub cores: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

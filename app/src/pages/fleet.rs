@@ -123,7 +123,7 @@ fn Summary(page: FleetPage, query: Query) -> impl IntoView {
             {Health::ALL
                 .into_iter()
                 // Transient states only when some device is in them.
-                .filter(|h| !matches!(h, Health::Pending | Health::Rebooting) || page.counts.of(*h) > 0)
+                .filter(|h| !matches!(h, Health::Pending | Health::Rebooting | Health::NoAccess) || page.counts.of(*h) > 0)
                 .map(|h| {
                     let pressed = move || query.health.get() == Some(h);
                     view! {

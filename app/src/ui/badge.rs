@@ -15,14 +15,17 @@ pub enum Health {
     Pending,
     /// Restarting on request: expected to be back shortly.
     Rebooting,
+    /// Reachable, but Mudmap's key has no root access there: re-activate it.
+    NoAccess,
 }
 
 impl Health {
-    pub const ALL: [Health; 7] = [
+    pub const ALL: [Health; 8] = [
         Health::Online,
         Health::Degraded,
         Health::Rebooting,
         Health::Offline,
+        Health::NoAccess,
         Health::Quarantined,
         Health::Inactive,
         Health::Pending,
@@ -37,6 +40,7 @@ impl Health {
             Health::Inactive => "Inactive",
             Health::Pending => "Pending",
             Health::Rebooting => "Rebooting",
+            Health::NoAccess => "No root access",
         }
     }
 
@@ -50,6 +54,7 @@ impl Health {
             Health::Inactive => "inactive",
             Health::Pending => "pending",
             Health::Rebooting => "rebooting",
+            Health::NoAccess => "no_access",
         }
     }
 

@@ -1,6 +1,8 @@
 //! One activation run, step by step: connect (the password is only sent to the host key the
-//! person confirmed), log in, check for pfSense, install the agent, create the service account
-//! with a fresh ed25519 key, reconnect with that key and say hello, then save. Any failure undoes
+//! person confirmed), log in, check for pfSense, install the agent, add a fresh ed25519 key for
+//! this device to the admin account's authorized keys (decision 0007), reconnect as root with that
+//! key and check that the agent answers as root, remove the service account of agents before
+//! 1.2.0 if the device had one, then save. Any failure undoes
 //! what the run put on the device and ends with a sentence that says what happened and what to do.
 //!
 //! The password lives in this run's memory only: it is dropped (and wiped) when the run ends, and
@@ -14,7 +16,8 @@ use serde_json::{json, Value};
 
 use super::remote::{self, NotSupported};
 use super::Tracker;
-use crate::agent::protocol::{Hello, PfSenseVersion, Request, Response};
+use crate::agent::keys;
+use crate::agent::protocol::{AccessEnsured, Hello, PfSenseVersion, Request, Response};
 use crate::config::Secret;
 use crate::ssh::{
     fingerprint, ConfirmedFingerprint, Credentials, DeviceId, DeviceTarget, DirectSession,
@@ -31,6 +34,8 @@ pub struct Plan {
     pub username: String,
     /// The host key fingerprint the person confirmed.
     pub fingerprint: String,
+    /// The comment of this device's key line: `mudmap:<instance>:<device>`.
+    pub comment: String,
 }
 
 impl Plan {
@@ -83,7 +88,10 @@ impl Failure {
 #[derive(Default)]
 struct Placed {
     agent: bool,
-    account: bool,
+    /// The key line, once `access.ensure` was asked for.
+    access: Option<String>,
+    /// The line replaced an earlier one of this device (a re-activation): undoing it leaves none.
+    replaced: bool,
 }
 
 /// Run the activation. `commit` saves the result (and may still fail, which undoes the run).
@@ -218,56 +226,82 @@ async fn steps(
     })?;
     tracker.done("agent", format!("Agent {} answers", hello.agent_version));
 
-    tracker.running("account");
+    tracker.running("access");
     let key = new_service_key()
-        .map_err(|e| Failure::new("account", format!("Could not make a key: {e}.")))?;
+        .map_err(|e| Failure::new("access", format!("Could not make a key: {e}.")))?;
     let public = key
         .public_key()
         .to_openssh()
-        .map_err(|e| Failure::new("account", format!("Could not encode the key: {e}.")))?;
-    placed.account = true;
-    call(
+        .map_err(|e| Failure::new("access", format!("Could not encode the key: {e}.")))?;
+    let line = keys::line(&public, &plan.comment);
+    placed.access = Some(line.clone());
+    let ensured: AccessEnsured = call(
         session,
-        "account.ensure",
-        json!({
-            "name": remote::SERVICE_USER,
-            "authorized_key": remote::authorized_key(&public),
-        }),
+        "access.ensure",
+        json!({ "authorized_key": line }),
     )
     .await
+    .and_then(|v| serde_json::from_value(v).map_err(|e| format!("its answer was not understood ({e})")))
     .map_err(|e| {
         Failure::new(
-            "account",
+            "access",
             format!(
-                "The service account could not be created: {e}. Check the firewall's User Manager for a conflicting \"{}\" user.",
-                remote::SERVICE_USER
+                "Mudmap's key could not be added to the admin account: {e}. Check System → User Manager → admin on the firewall, then activate again."
             ),
         )
     })?;
-    tracker.done(
-        "account",
-        format!(
-            "User {} with key {}",
-            remote::SERVICE_USER,
-            fingerprint(key.public_key())
-        ),
+    placed.replaced = !ensured.created;
+    let mut detail = format!(
+        "Key {} in admin's authorized keys (System → User Manager → admin)",
+        fingerprint(key.public_key())
     );
+    if !ensured.created {
+        detail.push_str(", in place of this device's earlier key");
+    }
+    if !ensured.others.is_empty() {
+        detail.push_str(&format!(
+            ". Another Mudmap organisation or installation manages this firewall too ({}); its key is untouched",
+            ensured.others.join(", ")
+        ));
+    }
+    tracker.done("access", detail);
 
     tracker.running("verify");
-    let service_target = plan.target(
-        remote::SERVICE_USER,
-        Credentials::Key(Arc::new(key.clone())),
-    );
+    let service_target = plan.target(remote::ROOT_USER, Credentials::Key(Arc::new(key.clone())));
     let hello = verify(config, &service_target, pinned.clone()).await.map_err(|e| {
         Failure::new(
             "verify",
-            format!("The service account was created but cannot use its key: {e}. Check that SSH allows public-key login."),
+            format!("Mudmap's key was added but does not work: {e}. Check that SSH allows public-key login for root (System → Advanced → Admin Access)."),
         )
     })?;
-    tracker.done(
-        "verify",
-        format!("Agent {} answers the service account", hello.agent_version),
-    );
+    if let Some(uid) = hello.euid.filter(|uid| *uid != 0) {
+        return Err(Failure::new(
+            "verify",
+            format!("Mudmap's key logs in, but the agent runs as uid {uid}, not root, so it could not change anything. Check that the firewall's root account is uid 0."),
+        ));
+    }
+    let mut detail = format!("Agent {} answers as root", hello.agent_version);
+    // The service account of agents before 1.2.0 had no root; a re-activation removes it.
+    match call(
+        session,
+        "account.remove",
+        json!({ "name": remote::LEGACY_USER }),
+    )
+    .await
+    {
+        Ok(removed) if removed.get("removed") == Some(&Value::Bool(true)) => {
+            detail.push_str(&format!(
+                "; removed the old service account \"{}\"",
+                remote::LEGACY_USER
+            ))
+        }
+        Ok(_) => {}
+        Err(e) => detail.push_str(&format!(
+            "; the old service account \"{}\" stays ({e}): remove it in System → User Manager",
+            remote::LEGACY_USER
+        )),
+    }
+    tracker.done("verify", detail);
 
     let host_key = pinned.key().ok_or_else(|| {
         Failure::new(
@@ -279,12 +313,12 @@ async fn steps(
         host_key,
         pfsense,
         agent_version: hello.agent_version,
-        service_user: remote::SERVICE_USER.to_owned(),
+        service_user: remote::ROOT_USER.to_owned(),
         service_key: key,
     })
 }
 
-/// Log in as the service account and say hello through the forced command.
+/// Log in with the device's key and say hello through the forced command.
 async fn verify(
     config: &EngineConfig,
     target: &DeviceTarget,
@@ -302,7 +336,7 @@ async fn verify(
 }
 
 /// One agent request on a connection of its own, logged in with `target`'s credentials (the
-/// service key, whose forced command runs the agent), accepting only the `pinned` host key.
+/// device's key, whose forced command runs the agent), accepting only the `pinned` host key.
 pub async fn as_service(
     config: &EngineConfig,
     target: &DeviceTarget,
@@ -366,7 +400,7 @@ async fn undo(
     admin: &mut Option<DirectSession>,
     placed: &Placed,
 ) -> Option<String> {
-    if !placed.agent && !placed.account {
+    if !placed.agent && placed.access.is_none() {
         return Some("Nothing was changed on the firewall.".to_owned());
     }
     if admin.as_ref().is_none_or(DirectSession::is_closed) {
@@ -385,8 +419,8 @@ async fn undo(
             Ok(session) => *admin = Some(session),
             Err(e) => {
                 return Some(format!(
-                    "Mudmap could not reach the firewall again to clean up ({e}). Remove the user \"{}\" (System → User Manager) and the directory {} on it by hand.",
-                    remote::SERVICE_USER,
+                    "Mudmap could not reach the firewall again to clean up ({e}). Remove the key line ending in \"{}\" from System → User Manager → admin → Authorized SSH Keys, and the directory {} if no other Mudmap key is there, by hand.",
+                    plan.comment,
                     remote::AGENT_DIR
                 ))
             }
@@ -395,29 +429,36 @@ async fn undo(
     let session = admin.as_ref()?;
     let mut removed = Vec::new();
     let mut left = Vec::new();
-    if placed.account {
+    if let Some(line) = &placed.access {
         match call(
             session,
-            "account.remove",
-            json!({ "name": remote::SERVICE_USER }),
+            "access.remove",
+            json!({ "authorized_key": line, "agent": false }),
         )
         .await
         {
             Ok(_) => {
-                tracker.undone("account", "Service account removed again");
-                removed.push(format!(
-                    "removed the service account \"{}\"",
-                    remote::SERVICE_USER
-                ));
+                tracker.undone("access", "Mudmap's key removed again");
+                removed.push("removed Mudmap's key from the admin account".to_owned());
+                if placed.replaced {
+                    left.push(
+                        "this device's earlier key had been replaced during the run, so Mudmap has no key on it now: activate it again".to_owned(),
+                    );
+                }
             }
             Err(e) => left.push(format!(
-                "the user \"{}\" could not be removed ({e}): delete it in System → User Manager",
-                remote::SERVICE_USER
+                "Mudmap's key could not be removed ({e}): delete the line ending in \"{}\" in System → User Manager → admin → Authorized SSH Keys",
+                plan.comment
             )),
         }
     }
     if placed.agent {
         match session.exec(remote::REMOVE_AGENT, None).await {
+            Ok(out) if out.exit_status == Some(0) && out.stdout_text().trim() == "kept" => {
+                removed.push(
+                    "kept the agent, which another Mudmap's key on the firewall uses".to_owned(),
+                );
+            }
             Ok(out) if out.exit_status == Some(0) => {
                 tracker.undone("agent", "Agent removed again");
                 removed.push("removed the agent".to_owned());
@@ -527,6 +568,7 @@ mod tests {
             port: 2222,
             username: "admin".to_owned(),
             fingerprint: "SHA256:confirmed".to_owned(),
+            comment: "mudmap:i:d".to_owned(),
         }
     }
 

@@ -5,7 +5,8 @@
 //! Runs live in memory on purpose: the password must not reach the database or a job payload, so
 //! a run cannot outlive the process. A restart mid-run leaves the device as it was before the run
 //! (its record is only changed by a successful run); anything the run had put on the firewall is
-//! replaced by the next run (the install and `account.ensure` are idempotent).
+//! replaced by the next run (the install and `access.ensure` are idempotent: a line of the same
+//! device replaces its earlier one).
 
 pub mod flow;
 pub mod remote;
@@ -26,8 +27,8 @@ pub const STEPS: [(&str, &str); 6] = [
     ("login", "Log in with the admin password"),
     ("detect", "Check that it is pfSense"),
     ("agent", "Install the Mudmap agent"),
-    ("account", "Create the service account and its key"),
-    ("verify", "Reconnect with the service key"),
+    ("access", "Add Mudmap's key to the admin account"),
+    ("verify", "Reconnect as root with that key"),
 ];
 
 struct Run {

@@ -1,11 +1,14 @@
 //! What activation and removal run on a firewall, in one place: the simulator answers exactly these
 //! commands, so the tests exercise the strings a real pfSense receives.
 //!
-//! The agent lives in [`AGENT_DIR`]; the service account is created by the agent itself
-//! (`account.ensure`, through pfSense's user API), so it shows in the pfSense GUI and survives
-//! reboots. Its key is bound to a forced command ([`FORCED_COMMAND`]) that can do exactly two
-//! things: start the resident agent, or replace the agent file ([`SELF_HEAL`]) — the second so the
-//! engine can reinstall an agent that a pfSense upgrade removed without asking for the password.
+//! The agent lives in [`AGENT_DIR`] and runs as root: each device's key joins the `admin` account's
+//! authorized keys through the agent itself (`access.ensure`, pfSense's user API), so it shows in
+//! System → User Manager → admin and survives reboots, and Mudmap logs in as [`ROOT_USER`] (the
+//! same uid 0, with `/bin/sh` as its shell; admin's shell is pfSense's console menu). The key is
+//! bound to a forced command ([`FORCED_COMMAND`]) that can do exactly two things: start the
+//! resident agent, or replace the agent file ([`SELF_HEAL`]) — the second so the engine can
+//! reinstall an agent that a pfSense upgrade removed without asking for the password. Its line's
+//! template is in [`crate::agent::keys`] (decision 0007).
 
 use crate::agent::protocol::PfSenseVersion;
 
@@ -15,8 +18,12 @@ pub const AGENT_DIR: &str = "/usr/local/share/mudmap";
 pub const AGENT_PATH: &str = "/usr/local/share/mudmap/agent.php";
 /// pfSense's PHP.
 pub const PHP: &str = "/usr/local/bin/php";
-/// The service account's name.
-pub const SERVICE_USER: &str = "mudmap";
+/// The account Mudmap logs in as with a device's key: root (uid 0, shell `/bin/sh`), whose
+/// authorized keys pfSense writes from the `admin` account's.
+pub const ROOT_USER: &str = "root";
+/// The service account agents before 1.2.0 created (a normal uid, so it could not write the
+/// configuration); re-activation removes it (`account.remove`).
+pub const LEGACY_USER: &str = "mudmap";
 
 /// Prints the platform name and the version: `pfSense\n2.7.2-RELEASE\n` on pfSense.
 pub const DETECT: &str = "/bin/cat /etc/platform /etc/version";
@@ -54,22 +61,16 @@ pub fn shipped_agent_version() -> &'static str {
         .unwrap_or("unknown")
 }
 
-/// Removes the agent and its directory.
-pub const REMOVE_AGENT: &str = "/bin/rm -rf /usr/local/share/mudmap";
+/// Removes the agent and its directory, unless another Mudmap's key is on the firewall (another
+/// organisation or instance uses the same agent: prints `kept`). Used by activation's undo, over
+/// the admin session; a device's own removal goes through `access.remove`.
+pub const REMOVE_AGENT: &str = "/bin/sh -c 'if grep -qs \" mudmap:\" /root/.ssh/authorized_keys; then echo kept; else /bin/rm -rf /usr/local/share/mudmap; fi'";
 
 /// One agent request in call mode (as the admin account, during activation and removal).
 pub const AGENT_CALL: &str = "/usr/local/bin/php /usr/local/share/mudmap/agent.php call";
 
 /// The oldest pfSense CE release the agent supports (PHP 7.4).
 pub const MIN_CE: (u32, u32) = (2, 6);
-
-/// The `authorized_keys` line for the service account: the key may only run [`FORCED_COMMAND`],
-/// with no terminal and no forwarding of any kind.
-pub fn authorized_key(public_key_openssh: &str) -> String {
-    format!(
-        "command=\"{FORCED_COMMAND}\",no-pty,no-port-forwarding,no-agent-forwarding,no-X11-forwarding {public_key_openssh}"
-    )
-}
 
 /// Why [`parse_detect`] refused a system.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,9 +146,16 @@ mod tests {
 
     #[test]
     fn the_service_key_can_only_start_the_agent() {
-        let line = authorized_key("ssh-ed25519 AAAA mudmap");
+        let line = crate::agent::keys::line("ssh-ed25519 AAAA x", "mudmap:i:d");
         assert!(line.starts_with("command=\"/bin/sh -c 'case $SSH_ORIGINAL_COMMAND in "));
-        assert!(line.ends_with("\",no-pty,no-port-forwarding,no-agent-forwarding,no-X11-forwarding ssh-ed25519 AAAA mudmap"));
+        assert!(line.ends_with("\",no-pty,no-port-forwarding,no-agent-forwarding,no-X11-forwarding ssh-ed25519 AAAA mudmap:i:d"));
+        // The PHP agent checks lines against the same dispatcher, byte for byte.
+        assert!(
+            AGENT_SOURCE.contains(&format!(
+                "const DISPATCHER = <<<'SH'\n{FORCED_COMMAND}\nSH;\n"
+            )),
+            "agent.php's DISPATCHER differs from FORCED_COMMAND"
+        );
         // The option value is double-quoted: the command itself must hold none.
         assert!(!FORCED_COMMAND.contains('"'));
         // The self-heal branch installs exactly as activation does.

@@ -140,6 +140,10 @@ pub enum ErrorCode {
     Locked,
     Busy,
     FrameTooLarge,
+    /// The agent does not run as uid 0 (every method but `hello`).
+    NotRoot,
+    /// A write did not take effect (checked by re-reading).
+    WriteFailed,
     Internal,
     /// A code from a newer agent that this build does not know.
     #[serde(other)]
@@ -158,6 +162,8 @@ impl ErrorCode {
             ErrorCode::Locked => "locked",
             ErrorCode::Busy => "busy",
             ErrorCode::FrameTooLarge => "frame_too_large",
+            ErrorCode::NotRoot => "not_root",
+            ErrorCode::WriteFailed => "write_failed",
             ErrorCode::Internal => "internal",
             ErrorCode::Unknown => "unknown",
         }
@@ -165,7 +171,7 @@ impl ErrorCode {
 }
 
 /// `hello` result.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hello {
     pub agent_version: String,
     pub protocol: u32,
@@ -173,6 +179,42 @@ pub struct Hello {
     pub pfsense: PfSenseVersion,
     pub platform: String,
     pub capabilities: Vec<String>,
+    /// The user id the agent runs as (agent 1.2.0 on; 0 when it has root).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub euid: Option<u32>,
+}
+
+impl Hello {
+    /// Whether the agent implements `method` (the server calls nothing else).
+    pub fn can(&self, method: &str) -> bool {
+        self.capabilities.iter().any(|c| c == method)
+    }
+}
+
+/// `access.ensure` result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessEnsured {
+    /// False when the same device's earlier line was replaced.
+    pub created: bool,
+    /// Comments of other Mudmap lines on the firewall (another organisation or instance).
+    pub others: Vec<String>,
+    pub config_hash: String,
+}
+
+/// `access.remove` result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessRemoved {
+    /// False when no line carried the key any more.
+    pub removed: bool,
+    pub others: Vec<String>,
+    pub agent_removed: bool,
+    pub config_hash: String,
+}
+
+/// `account.remove` result (the service account of agents before 1.2.0).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountRemoved {
+    pub removed: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

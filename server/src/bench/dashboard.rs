@@ -155,12 +155,13 @@ async fn seed_database(settings: &Settings, args: &DashboardArgs) -> anyhow::Res
         let pem = key.to_openssh(russh::keys::ssh_key::LineEnding::LF)?;
         let sealed = sealer.seal(pem.as_bytes(), id.as_bytes())?;
         let host = host_key(SEED, i);
+        let version = crate::sim::model::DeviceModel::new(SEED, i).version;
         sqlx::query(
             "INSERT INTO devices (id, org_id, name, host, port, tags, notes, state, host_key, \
              host_key_fingerprint, pfsense_version, pfsense_edition, agent_version, service_user, \
              service_key, service_public_key, created_at, updated_at, activated_at) \
-             VALUES ($1, $2, $3, '127.0.0.1', $4, $5, '', 'active', $6, $7, '2.7.2', 'CE', '1.1.0', \
-             'mudmap', $8, $9, $10, $10, $10)",
+             VALUES ($1, $2, $3, '127.0.0.1', $4, $5, '', 'active', $6, $7, $11, $12, $13, \
+             'root', $8, $9, $10, $10, $10)",
         )
         .bind(&id)
         .bind(&org)
@@ -172,6 +173,10 @@ async fn seed_database(settings: &Settings, args: &DashboardArgs) -> anyhow::Res
         .bind(base64::engine::general_purpose::STANDARD.encode(&sealed))
         .bind(key.public_key().to_openssh()?)
         .bind(now)
+        // As the simulated firewall's agent will report them (no version changes to record).
+        .bind(&version.version)
+        .bind(&version.edition)
+        .bind(crate::sim::agent::SIM_AGENT_VERSION)
         .execute(&mut *tx)
         .await?;
     }

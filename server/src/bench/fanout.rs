@@ -57,7 +57,7 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
             id: id.clone(),
             host: "127.0.0.1".to_owned(),
             port: args.base_port + u16::try_from(i).unwrap_or(0),
-            username: crate::sim::ssh::SERVICE_USER.to_owned(),
+            username: crate::activation::remote::ROOT_USER.to_owned(),
             credentials: Credentials::Key(service_key(SEED, i)),
             agent_command: "mudmap-agent serve".to_owned(),
             self_heal: None,

@@ -19,6 +19,8 @@ pub enum Health {
     Rebooting,
     /// Managed, not yet polled.
     Unknown,
+    /// It answers, but Mudmap's key has no root access there (re-activate it).
+    NoAccess,
 }
 
 impl Health {
@@ -29,6 +31,7 @@ impl Health {
             Health::Offline => "offline",
             Health::Rebooting => "rebooting",
             Health::Unknown => "unknown",
+            Health::NoAccess => "no_access",
         }
     }
 
@@ -38,6 +41,7 @@ impl Health {
             "degraded" => Health::Degraded,
             "offline" => Health::Offline,
             "rebooting" => Health::Rebooting,
+            "no_access" => Health::NoAccess,
             _ => Health::Unknown,
         }
     }
@@ -49,9 +53,10 @@ pub struct Reading {
     pub health: Health,
     /// Why it is degraded ("" when online).
     pub reason: String,
-    pub uptime_secs: u64,
-    pub cpu_pct: f64,
-    pub mem_pct: f64,
+    /// None when the firewall could not read it (the status says why).
+    pub uptime_secs: Option<u64>,
+    pub cpu_pct: Option<f64>,
+    pub mem_pct: Option<f64>,
     /// The fullest file system.
     pub disk_pct: f64,
     /// The first (default) gateway's round-trip time and loss.
@@ -114,8 +119,11 @@ pub fn judge(status: &Status) -> Reading {
         },
         reason: reasons.join("; "),
         uptime_secs: status.uptime_secs,
-        cpu_pct: (status.cpu.usage_pct * 10.0).round() / 10.0,
-        mem_pct: pct(status.memory.used_bytes, status.memory.total_bytes),
+        cpu_pct: status.cpu.usage_pct.map(|c| (c * 10.0).round() / 10.0),
+        mem_pct: status
+            .memory
+            .as_ref()
+            .map(|m| pct(m.used_bytes, m.total_bytes)),
         disk_pct,
         rtt_ms: first.map(|g| g.rtt_ms),
         loss_pct: first.map(|g| g.loss_pct),
@@ -152,7 +160,7 @@ mod tests {
         assert_eq!(reading.health, Health::Online, "{reading:?}");
         assert_eq!(reading.reason, "");
         assert_eq!((reading.gateways_up, reading.gateways_total), (1, 1));
-        assert!(reading.mem_pct > 0.0 && reading.mem_pct < 100.0);
+        assert!(reading.mem_pct.is_some_and(|m| m > 0.0 && m < 100.0));
         assert!(reading.rx_bytes > 0);
     }
 

@@ -144,7 +144,7 @@ fn phase(id: &DeviceId, interval: Duration) -> Duration {
 enum Write {
     Answered {
         device: DeviceId,
-        reading: Reading,
+        reading: Box<Reading>,
         status: String,
         rx_bps: Option<f64>,
         tx_bps: Option<f64>,
@@ -157,6 +157,12 @@ enum Write {
     Offline {
         device: DeviceId,
         error: String,
+    },
+    /// It answers, but Mudmap's key has no root access there: nothing can be changed until it
+    /// is re-activated (shown at once, not after the offline grace period).
+    NoAccess {
+        device: DeviceId,
+        reason: String,
     },
     /// A reboot or shutdown Mudmap asked for has begun: health set, no mail.
     Expected {
@@ -301,7 +307,7 @@ fn settle(
             (Ok(status), Outage::Reboot) => {
                 over || at.duration_since(expecting.asked) >= STILL_UP_LIMIT
                     || match expecting.uptime_before {
-                        Some(before) => status.uptime_secs < before,
+                        Some(before) => status.uptime_secs.is_some_and(|now| now < before),
                         // Asked before its first answer: back once it answers after a silence.
                         None => expecting.went_silent,
                     }
@@ -320,7 +326,7 @@ fn settle(
     }
     match result {
         Ok(status) => {
-            device.uptime = Some(status.uptime_secs);
+            device.uptime = status.uptime_secs;
             let reading = judge(&status);
             let rates = device.counters.and_then(|(then, rx, tx)| {
                 let secs = at.duration_since(then).as_secs_f64();
@@ -348,7 +354,7 @@ fn settle(
                 status: serde_json::to_string(&status).unwrap_or_default(),
                 rx_bps: rates.map(|r| r.0),
                 tx_bps: rates.map(|r| r.1),
-                reading,
+                reading: Box::new(reading),
                 was,
                 gateways_down,
                 gateways_before,
@@ -356,6 +362,19 @@ fn settle(
         }
         // A changed host key is the quarantine's business, not an outage.
         Err(SshError::HostKeyMismatch { .. }) => None,
+        Err(SshError::NoRoot { detail }) => {
+            device.last_answer = at;
+            device.counters = None;
+            (device.health != Health::NoAccess).then(|| {
+                device.health = Health::NoAccess;
+                Write::NoAccess {
+                    device: id.clone(),
+                    reason: format!(
+                        "Mudmap's key has no root access ({detail}): re-activate the device"
+                    ),
+                }
+            })
+        }
         Err(error) => {
             let silent = at.duration_since(device.last_answer);
             if silent >= config.offline_after && device.health != Health::Offline {
@@ -419,7 +438,7 @@ async fn save(
                 .bind(reading.health.as_str())
                 .bind(&reading.reason)
                 .bind(now)
-                .bind(i64::try_from(reading.uptime_secs).unwrap_or(i64::MAX))
+                .bind(reading.uptime_secs.map(|u| i64::try_from(u).unwrap_or(i64::MAX)))
                 .bind(reading.cpu_pct)
                 .bind(reading.mem_pct)
                 .bind(reading.disk_pct)
@@ -459,6 +478,22 @@ async fn save(
                 if let Some(was) = was {
                     changed.push((device, reading.health, reading.reason.clone(), Some(*was)));
                 }
+            }
+            Write::NoAccess { device, reason } => {
+                sqlx::query(
+                    "INSERT INTO device_status (device_id, org_id, health, health_reason, health_since, \
+                     last_error, updated_at) SELECT id, org_id, 'no_access', $2, $3, $2, $3 \
+                     FROM devices WHERE id = $1 \
+                     ON CONFLICT (device_id) DO UPDATE SET health = 'no_access', \
+                     health_reason = excluded.health_reason, health_since = excluded.health_since, \
+                     last_error = excluded.last_error, updated_at = excluded.updated_at",
+                )
+                .bind(&*device.0)
+                .bind(reason)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                expected.push((device, Health::NoAccess, reason.clone()));
             }
             Write::Expected {
                 device,
@@ -745,7 +780,7 @@ mod tests {
         let id = DeviceId::new("d");
         let now = Instant::now();
         let status = crate::sim::model::DeviceModel::new(1, 0).status();
-        let old = status.uptime_secs;
+        let old = status.uptime_secs.unwrap();
 
         // Still up with the old uptime (services stopping): no change yet.
         let mut device = rebooting(now, old);
@@ -773,7 +808,7 @@ mod tests {
 
         // Back with a fresh uptime: judged as usual, and the change is announced.
         let mut fresh = status.clone();
-        fresh.uptime_secs = 12;
+        fresh.uptime_secs = Some(12);
         let back = settle(
             &id,
             &mut device,

@@ -3,23 +3,26 @@
 
 use std::sync::Arc;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::device::SimDevice;
 use super::model::{DeviceModel, ServiceError};
+use crate::activation::remote;
 use crate::agent::protocol::{
-    ErrorCode, Hello, PowerAccepted, Request, Response, PROTOCOL_VERSION,
+    AccessEnsured, AccessRemoved, AccountRemoved, ErrorCode, Hello, PowerAccepted, Request,
+    Response, PROTOCOL_VERSION,
 };
 
 /// The agent version the simulator reports.
-pub const SIM_AGENT_VERSION: &str = "1.1.0";
+pub const SIM_AGENT_VERSION: &str = "1.2.0";
 
 /// Methods this agent implements.
-pub const CAPABILITIES: [&str; 11] = [
+pub const CAPABILITIES: [&str; 12] = [
     "hello",
     "status",
     "config.get",
-    "account.ensure",
+    "access.ensure",
+    "access.remove",
     "account.remove",
     "service.control",
     "dhcp.leases",
@@ -55,66 +58,93 @@ fn parse(line: &[u8]) -> Result<Request, Response> {
     Ok(request)
 }
 
-/// Handle one line for a whole device: the account methods change the device's SSH access; the
-/// rest read its model.
-pub fn handle_device_line(device: &Arc<SimDevice>, line: &[u8]) -> Response {
+/// The uid a legacy (pre-1.2.0) service account's agent runs as.
+pub const LEGACY_UID: u32 = 2000;
+
+/// Handle one line for a whole device, for an agent running as root (`root`) or as the legacy
+/// service account: the access methods change the device's SSH access; the rest read its model.
+pub fn handle_device_line(device: &Arc<SimDevice>, line: &[u8], root: bool) -> Response {
     let request = match parse(line) {
         Ok(r) => r,
         Err(response) => return response,
     };
+    if !root && request.method != "hello" {
+        return Response::failure(
+            Some(request.id),
+            ErrorCode::NotRoot,
+            format!("the Mudmap agent runs as uid {LEGACY_UID}, not root: Mudmap's key on this firewall has no root access; re-activate the device in Mudmap"),
+        );
+    }
+    let line_param = || {
+        request
+            .params
+            .get("authorized_key")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    };
+    let invalid =
+        |message: &str| Response::failure(Some(request.id), ErrorCode::InvalidParams, message);
     match request.method.as_str() {
-        "account.ensure" | "account.remove"
-            if request.params.get("name").and_then(Value::as_str)
-                != Some(super::ssh::SERVICE_USER) =>
-        {
-            Response::failure(
-                Some(request.id),
-                ErrorCode::InvalidParams,
-                format!(
-                    "this agent manages only the account \"{}\", not {}",
-                    super::ssh::SERVICE_USER,
-                    request.params.get("name").unwrap_or(&Value::Null)
-                ),
-            )
-        }
-        "account.ensure" => {
+        "hello" => match device.model.lock() {
+            Ok(model) => hello(&model, &request, if root { 0 } else { LEGACY_UID }),
+            Err(_) => Response::failure(Some(request.id), ErrorCode::Internal, "model lock"),
+        },
+        "access.ensure" => {
             if device.faults().account_fails {
                 return Response::failure(
                     Some(request.id),
-                    ErrorCode::Internal,
-                    "pw: user 'mudmap' disappeared during update",
+                    ErrorCode::WriteFailed,
+                    "write_config() failed: the key was not saved",
                 );
             }
-            let line = request
-                .params
-                .get("authorized_key")
-                .and_then(Value::as_str)
-                .filter(|l| {
-                    l.starts_with("command=\"")
-                        && l.contains(" ssh-ed25519 ")
-                        && !l.contains(['\r', '\n'])
-                });
-            let Some(line) = line else {
+            match device.access_ensure(line_param()) {
+                Ok(done) => Response::success(
+                    request.id,
+                    &AccessEnsured {
+                        created: done.created,
+                        others: done.others,
+                        config_hash: config_hash(device),
+                    },
+                ),
+                Err(e) => invalid(&e),
+            }
+        }
+        "access.remove" => {
+            if device.faults().account_fails {
                 return Response::failure(
                     Some(request.id),
-                    ErrorCode::InvalidParams,
-                    "authorized_key must be one authorized_keys line: a forced command, then an ssh-ed25519 key",
+                    ErrorCode::WriteFailed,
+                    "write_config() failed: the key line was not removed",
                 );
-            };
-            match device.ensure_account(line) {
-                Ok(created) => Response::success(request.id, &json!({ "created": created })),
-                Err(e) => Response::failure(Some(request.id), ErrorCode::InvalidParams, e),
+            }
+            let agent = request.params.get("agent").and_then(Value::as_bool) == Some(true);
+            match device.access_remove(line_param(), agent) {
+                Ok((removed, others, agent_removed)) => Response::success(
+                    request.id,
+                    &AccessRemoved {
+                        removed,
+                        others,
+                        agent_removed,
+                        config_hash: config_hash(device),
+                    },
+                ),
+                Err(e) => invalid(&e),
             }
         }
         "account.remove" => {
-            let removed = device.remove_account();
-            // `"agent": true` also deletes the agent itself (removal through the service account).
-            if request.params.get("agent").and_then(Value::as_bool) == Some(true) {
-                device
-                    .agent_installed
-                    .store(false, std::sync::atomic::Ordering::Relaxed);
+            if request.params.get("name").and_then(Value::as_str) != Some(remote::LEGACY_USER) {
+                return invalid(&format!(
+                    "this agent removes only the account \"{}\", not {}",
+                    remote::LEGACY_USER,
+                    request.params.get("name").unwrap_or(&Value::Null)
+                ));
             }
-            Response::success(request.id, &json!({ "removed": removed }))
+            Response::success(
+                request.id,
+                &AccountRemoved {
+                    removed: device.remove_legacy_account(),
+                },
+            )
         }
         "diag.reboot" | "diag.shutdown" => {
             let reboot = request.method == "diag.reboot";
@@ -136,6 +166,14 @@ pub fn handle_device_line(device: &Arc<SimDevice>, line: &[u8]) -> Response {
             Err(_) => Response::failure(Some(request.id), ErrorCode::Internal, "model lock"),
         },
     }
+}
+
+fn config_hash(device: &SimDevice) -> String {
+    device
+        .model
+        .lock()
+        .map(|m| m.hash().to_owned())
+        .unwrap_or_default()
 }
 
 /// `service.control {name, action}`: start, stop or restart one service; answers it as `status`
@@ -175,7 +213,7 @@ pub fn handle_line(model: &DeviceModel, line: &[u8]) -> Response {
 
 fn dispatch(model: &DeviceModel, request: &Request) -> Response {
     match request.method.as_str() {
-        "hello" => hello(model, request),
+        "hello" => hello(model, request, 0),
         "status" => Response::success(request.id, &model.status()),
         "config.get" => Response::success(request.id, &model.config_document()),
         "dhcp.leases" => Response::success(request.id, &model.dhcp_leases()),
@@ -192,7 +230,7 @@ fn dispatch(model: &DeviceModel, request: &Request) -> Response {
     }
 }
 
-fn hello(model: &DeviceModel, request: &Request) -> Response {
+fn hello(model: &DeviceModel, request: &Request, euid: u32) -> Response {
     let offered: Vec<u64> = request
         .params
         .get("protocols")
@@ -213,6 +251,7 @@ fn hello(model: &DeviceModel, request: &Request) -> Response {
         pfsense: model.version.clone(),
         platform: "pfSense".to_owned(),
         capabilities: CAPABILITIES.iter().map(|c| (*c).to_owned()).collect(),
+        euid: Some(euid),
     };
     Response::success(request.id, &hello)
 }

@@ -5,7 +5,7 @@
 //!   agent and the service account are on it, and which services run
 //! - `PATCH /devices/{index}/faults` — `{"refuse":true}`, `{"stall":false}`, `{"host_key_changed":true}`,
 //!   `{"drop_connections":true}`, `{"gateway_down":true}`, and the activation faults `key_only`,
-//!   `not_pfsense`, `agent_install_fails`, `account_fails` (fields optional). After a shutdown from
+//!   `not_pfsense`, `agent_install_fails`, `account_fails` (access.ensure fails; fields optional). After a shutdown from
 //!   Mudmap, `{"refuse":false}` powers the device on again.
 //! - `PATCH /faults` — the same for every device
 //! - `POST /devices/{index}/lockouts/clear` — lift sshguard-style lockouts
@@ -52,7 +52,7 @@ async fn list(State(sim): State<Arc<Simulator>>) -> Json<Value> {
                 "version": version,
                 "faults": d.faults(),
                 "agent_installed": d.has_agent(),
-                "service_account": d.service_account.lock().map(|a| a.is_some()).unwrap_or(false),
+                "service_account": d.has_mudmap_key(),
                 "services_running": services,
             })
         })

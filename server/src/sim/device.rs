@@ -14,6 +14,24 @@ use tokio::sync::watch;
 
 use super::latency::Latency;
 use super::model::{derive_bytes, DeviceModel};
+use crate::activation::remote;
+use crate::agent::keys;
+
+/// How a key logs in (see [`SimDevice::login_with_key`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyLogin {
+    /// root, through a Mudmap line: the forced command, the agent as uid 0.
+    Root,
+    /// The pre-1.2.0 service account: the forced command, the agent as uid 2000.
+    Legacy,
+}
+
+/// The admin's own key every simulated firewall starts with (it must survive every Mudmap change).
+pub const ADMIN_OWN_KEY: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBxrRPzBWx0aNj2TxQPiNLSDLxsdglm6rf0T3KP6ZXYD admin@laptop";
+
+/// `access.*`'s refusal of a line that is not exactly Mudmap's template.
+pub const INVALID_LINE: &str = "authorized_key must be exactly Mudmap's line: its forced command and restrictions, an ssh-ed25519 key and a mudmap:<instance>:<device> comment";
 
 /// Failed password attempts from one address before it is locked out (pfSense's sshguard).
 pub const LOCKOUT_THRESHOLD: u32 = 15;
@@ -37,7 +55,7 @@ pub struct Faults {
     pub not_pfsense: bool,
     /// Writing the agent fails (a full or read-only file system).
     pub agent_install_fails: bool,
-    /// The agent's `account.ensure` fails.
+    /// The agent's `access.ensure` and `access.remove` fail (pfSense could not save the change).
     pub account_fails: bool,
     /// The WAN gateway's monitor IP stops answering (dpinger reports it down, 100 % loss).
     pub gateway_down: bool,
@@ -100,10 +118,12 @@ pub struct SimDevice {
     pub changed_host_key: PrivateKey,
     /// Password of `root` and `admin`.
     pub password: String,
-    /// Keys accepted for the service account.
-    pub authorized_keys: Mutex<Vec<PublicKey>>,
-    /// The service account's `authorized_keys` line as `account.ensure` wrote it (options included).
-    pub service_account: Mutex<Option<String>>,
+    /// The `admin` account's authorized keys (System → User Manager → admin), which pfSense
+    /// writes to root's `authorized_keys`: the admin's own keys and Mudmap's lines.
+    pub admin_keys: Mutex<String>,
+    /// The key of the service account `mudmap` that agents before 1.2.0 created (a normal
+    /// uid: its agent has no root).
+    pub legacy_account: Mutex<Option<PublicKey>>,
     /// Whether the agent file is on the device.
     pub agent_installed: std::sync::atomic::AtomicBool,
     pub model: Mutex<DeviceModel>,
@@ -136,8 +156,8 @@ impl SimDevice {
                 "impostor",
             ),
             password,
-            authorized_keys: Mutex::new(Vec::new()),
-            service_account: Mutex::new(None),
+            admin_keys: Mutex::new(format!("{ADMIN_OWN_KEY}\n")),
+            legacy_account: Mutex::new(None),
             agent_installed: std::sync::atomic::AtomicBool::new(false),
             model: Mutex::new(DeviceModel::new(seed, index)),
             latency,
@@ -166,41 +186,89 @@ impl SimDevice {
         }
     }
 
-    pub fn authorize(&self, key: PublicKey) {
-        if let Ok(mut keys) = self.authorized_keys.lock() {
-            if !keys.iter().any(|k| k.key_data() == key.key_data()) {
-                keys.push(key);
+    /// Pre-authorise `key` as Mudmap's line `comment` (the demo and benchmark fleets start out
+    /// activated).
+    pub fn authorize(&self, key: &PublicKey, comment: &str) {
+        if let Ok(public) = key.to_openssh() {
+            let line = keys::line(&public, comment);
+            if let Some(parsed) = keys::parse(&line) {
+                if let Ok(mut text) = self.admin_keys.lock() {
+                    *text = keys::ensure(&text, &line, &parsed).text;
+                }
             }
         }
     }
 
-    pub fn is_authorized(&self, key: &PublicKey) -> bool {
-        self.authorized_keys
+    /// Who logs in with `key` as `user`: root through a Mudmap line (forced command), or the
+    /// legacy `mudmap` account. None: refused.
+    pub fn login_with_key(&self, user: &str, key: &PublicKey) -> Option<KeyLogin> {
+        let Ok(blob) = key.to_openssh() else {
+            return None;
+        };
+        let wanted = blob.split_whitespace().nth(1)?;
+        match user {
+            remote::ROOT_USER => self.admin_keys.lock().ok().and_then(|text| {
+                text.lines()
+                    .filter_map(keys::parse)
+                    .any(|line| line.key == wanted)
+                    .then_some(KeyLogin::Root)
+            }),
+            remote::LEGACY_USER => self
+                .legacy_account
+                .lock()
+                .ok()
+                .and_then(|k| k.as_ref().map(|k| k.key_data() == key.key_data()))
+                .and_then(|same| same.then_some(KeyLogin::Legacy)),
+            _ => None,
+        }
+    }
+
+    /// Whether any Mudmap line is on the device (the control API's `service_account`).
+    pub fn has_mudmap_key(&self) -> bool {
+        self.admin_keys
             .lock()
-            .map(|keys| keys.iter().any(|k| k.key_data() == key.key_data()))
+            .map(|text| text.lines().any(|l| l.contains(" mudmap:")))
             .unwrap_or(false)
     }
 
-    /// `account.ensure`: the service account now has exactly this key (an `authorized_keys` line,
-    /// options first). Returns whether the account is new.
-    pub fn ensure_account(&self, line: &str) -> Result<bool, String> {
-        let key_part = line
-            .find("ssh-ed25519 ")
-            .map(|at| &line[at..])
-            .ok_or_else(|| "authorized_key holds no ssh-ed25519 key".to_owned())?;
-        let key = PublicKey::from_openssh(key_part).map_err(|e| format!("bad key: {e}"))?;
-        let mut keys = self.authorized_keys.lock().map_err(|_| "lock".to_owned())?;
-        *keys = vec![key];
-        let mut account = self.service_account.lock().map_err(|_| "lock".to_owned())?;
-        Ok(account.replace(line.to_owned()).is_none())
+    /// `access.ensure` on the model: as the PHP agent on `config.xml`.
+    pub fn access_ensure(&self, line: &str) -> Result<keys::Ensured, String> {
+        let parsed = keys::parse(line).ok_or_else(|| INVALID_LINE.to_owned())?;
+        let mut text = self.admin_keys.lock().map_err(|_| "lock".to_owned())?;
+        let done = keys::ensure(&text, line, &parsed);
+        text.clone_from(&done.text);
+        Ok(done)
     }
 
-    /// `account.remove`: the service account and its keys are gone. Returns whether it existed.
-    pub fn remove_account(&self) -> bool {
-        if let Ok(mut keys) = self.authorized_keys.lock() {
-            keys.clear();
+    /// `access.remove`: Mudmap's lines of `line`'s key go; with `agent`, the agent too when no
+    /// other Mudmap line remains. Returns (removed, others, agent removed).
+    pub fn access_remove(
+        &self,
+        line: &str,
+        agent: bool,
+    ) -> Result<(bool, Vec<String>, bool), String> {
+        let parsed = keys::parse(line).ok_or_else(|| INVALID_LINE.to_owned())?;
+        let mut text = self.admin_keys.lock().map_err(|_| "lock".to_owned())?;
+        let done = keys::remove(&text, &parsed.key);
+        text.clone_from(&done.text);
+        let agent_removed = agent && done.others.is_empty();
+        if agent_removed {
+            self.agent_installed
+                .store(false, std::sync::atomic::Ordering::Relaxed);
         }
-        self.service_account
+        Ok((done.removed, done.others, agent_removed))
+    }
+
+    /// The pre-1.2.0 service account `mudmap`, with `key` (tests of old activations).
+    pub fn add_legacy_account(&self, key: PublicKey) {
+        if let Ok(mut account) = self.legacy_account.lock() {
+            *account = Some(key);
+        }
+    }
+
+    /// `account.remove` of the legacy account: whether it existed.
+    pub fn remove_legacy_account(&self) -> bool {
+        self.legacy_account
             .lock()
             .map(|mut a| a.take().is_some())
             .unwrap_or(false)

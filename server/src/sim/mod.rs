@@ -104,7 +104,10 @@ impl Simulator {
             device.reboot_duration = options.reboot_duration;
             let device = Arc::new(device);
             if options.authorize_service_keys {
-                device.authorize(service_key(options.seed, index).public_key().clone());
+                device.authorize(
+                    service_key(options.seed, index).public_key(),
+                    &crate::agent::keys::comment("sim", &format!("fw-{index:04}")),
+                );
                 device
                     .agent_installed
                     .store(true, std::sync::atomic::Ordering::Relaxed);

@@ -320,6 +320,11 @@ impl DeviceModel {
         x
     }
 
+    /// The current config hash (`sha256:…`).
+    pub fn hash(&self) -> &str {
+        &self.hash
+    }
+
     pub fn config_document(&self) -> ConfigDocument {
         let xml = self.config_xml();
         ConfigDocument {
@@ -499,16 +504,16 @@ impl DeviceModel {
         let rtt = 3.0 + 6.0 * wave(5.0, 0.5) + f64::from(self.index % 7);
         let traffic = |base: f64| (base * elapsed + base * 3_600.0) as u64;
         Status {
-            uptime_secs: self.uptime_offset + elapsed as u64,
+            uptime_secs: Some(self.uptime_offset + elapsed as u64),
             cpu: Cpu {
-                usage_pct: round2(cpu),
+                usage_pct: Some(round2(cpu)),
                 load: [round2(cpu / 25.0), round2(cpu / 30.0), round2(cpu / 35.0)],
-                cores: 4,
+                cores: Some(4),
             },
-            memory: Memory {
+            memory: Some(Memory {
                 total_bytes: total_mem,
                 used_bytes: used_mem,
-            },
+            }),
             disks: vec![Disk {
                 mount: "/".to_owned(),
                 total_bytes: 16_000_000_000,
@@ -556,6 +561,7 @@ impl DeviceModel {
             platform: "pfSense".to_owned(),
             dns_servers: self.dns_servers.clone(),
             config_hash: self.hash.clone(),
+            errors: Vec::new(),
         }
     }
 }
@@ -662,8 +668,8 @@ mod tests {
     #[test]
     fn status_is_plausible() {
         let s = DeviceModel::new(1, 5).status();
-        assert!(s.cpu.usage_pct >= 0.0 && s.cpu.usage_pct <= 100.0);
-        assert!(s.memory.used_bytes < s.memory.total_bytes);
+        assert!(s.cpu.usage_pct.is_some_and(|c| (0.0..=100.0).contains(&c)));
+        assert!(s.memory.is_some_and(|m| m.used_bytes < m.total_bytes));
         assert_eq!(s.interfaces.len(), 3);
         assert_eq!(s.gateways[0].status, "online");
         assert!(s

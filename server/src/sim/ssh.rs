@@ -1,6 +1,7 @@
-//! The simulated device's SSH server (russh): password login for root/admin, key login for the
-//! service account (agent only, like a forced command), at most ten channels per connection, and
-//! an sshguard-style lockout after fifteen bad passwords.
+//! The simulated device's SSH server (russh): password login for root/admin, key login for root
+//! through Mudmap's lines in the admin account's authorized keys (agent only, as the forced
+//! command), and for the `mudmap` account of agents before 1.2.0 (agent without root), at most ten
+//! channels per connection, and an sshguard-style lockout after fifteen bad passwords.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -13,12 +14,9 @@ use russh::server::{Auth, ChannelOpenHandle, Msg, Session};
 use russh::{Channel, ChannelId, ChannelOpenFailure, MethodKind, MethodSet};
 
 use super::agent::handle_device_line;
-use super::device::{SimDevice, MAX_SESSIONS};
+use super::device::{KeyLogin, SimDevice, MAX_SESSIONS};
 use crate::activation::remote;
 use crate::agent::protocol::MAX_FRAME;
-
-/// The account name Mudmap's service account uses.
-pub const SERVICE_USER: &str = remote::SERVICE_USER;
 
 /// russh server settings for one device identity.
 pub fn server_config(host_key: russh::keys::PrivateKey) -> Arc<russh::server::Config> {
@@ -37,8 +35,11 @@ pub fn server_config(host_key: russh::keys::PrivateKey) -> Arc<russh::server::Co
 enum Principal {
     /// root or admin, logged in with the password: may run anything.
     Admin,
-    /// The service account: may run only the agent.
+    /// root through a Mudmap key: may run only the agent (forced command).
     Service,
+    /// The pre-1.2.0 `mudmap` account: the forced command, but the agent has no root (and the
+    /// agent's directory, root's, is not writable).
+    Legacy,
 }
 
 #[derive(Debug)]
@@ -147,6 +148,7 @@ impl DeviceSession {
         session: &mut Session,
     ) -> Result<Option<u32>, russh::Error> {
         let device = self.device.clone();
+        let root = self.principal != Some(Principal::Legacy);
         let Some(mode) = self.channels.get_mut(&channel) else {
             return Ok(None);
         };
@@ -164,7 +166,7 @@ impl DeviceSession {
                     crate::agent::protocol::ErrorCode::FrameTooLarge,
                     "message exceeds 16 MiB",
                 ),
-                Next::Line(line) => handle_device_line(&device, &line[..line.len() - 1]),
+                Next::Line(line) => handle_device_line(&device, &line[..line.len() - 1], root),
             };
             session.data(channel, response.to_frame())?;
             answered = Some(if response.id.is_none() { 2 } else { 0 });
@@ -217,7 +219,7 @@ impl russh::server::Handler for DeviceSession {
         offer: russh::server::PublicKeyOffer<'_>,
     ) -> Result<Auth, Self::Error> {
         Ok(
-            if user == SERVICE_USER && self.device.is_authorized(offer.public_key) {
+            if self.device.login_with_key(user, offer.public_key).is_some() {
                 Auth::Accept
             } else {
                 reject(self.device.faults().key_only)
@@ -231,8 +233,11 @@ impl russh::server::Handler for DeviceSession {
         key: russh::server::VerifiedPublicKey<'_>,
     ) -> Result<Auth, Self::Error> {
         let key: &PublicKey = key.public_key;
-        if user == SERVICE_USER && self.device.is_authorized(key) {
-            self.principal = Some(Principal::Service);
+        if let Some(login) = self.device.login_with_key(user, key) {
+            self.principal = Some(match login {
+                KeyLogin::Root => Principal::Service,
+                KeyLogin::Legacy => Principal::Legacy,
+            });
             return Ok(Auth::Accept);
         }
         Ok(reject(self.device.faults().key_only))
@@ -268,24 +273,30 @@ impl russh::server::Handler for DeviceSession {
         let command = String::from_utf8_lossy(data).trim().to_owned();
         session.channel_success(channel)?;
         let install = match self.principal {
-            Some(Principal::Service) => command == remote::SELF_HEAL,
+            Some(Principal::Service | Principal::Legacy) => command == remote::SELF_HEAL,
             Some(Principal::Admin) => command == remote::INSTALL_AGENT,
             None => false,
         };
         let is_agent = match self.principal {
-            // Forced command: whatever else the service account asks for, it gets the agent.
-            Some(Principal::Service) => !install,
+            // Forced command: whatever else the key's account asks for, it gets the agent.
+            Some(Principal::Service | Principal::Legacy) => !install,
             Some(Principal::Admin) => command.contains("agent") && !install,
             None => false,
         };
         let mode = match self.principal {
             None => return self.finish(channel, 126, session),
+            Some(Principal::Legacy) if install => {
+                // The agent's directory is root's: the old account cannot replace the agent.
+                let message = "/bin/sh: cannot create /usr/local/share/mudmap/agent.php.new: Permission denied\n";
+                session.extended_data(channel, 1, message.as_bytes().to_vec())?;
+                return self.finish(channel, 1, session);
+            }
             Some(_) if install => Mode::Install(0),
             Some(principal) if is_agent => {
                 if !self.device.has_agent() {
                     // As the forced command's dispatcher (127) or php without its script (1).
                     let (message, status) = match principal {
-                        Principal::Service => ("", 127),
+                        Principal::Service | Principal::Legacy => ("", 127),
                         Principal::Admin => (
                             "Could not open input file: /usr/local/share/mudmap/agent.php\n",
                             1,
@@ -394,6 +405,9 @@ impl DeviceSession {
             };
         }
         if command == remote::REMOVE_AGENT {
+            if self.device.has_mudmap_key() {
+                return ("kept\n".to_owned(), String::new(), 0);
+            }
             self.device.agent_installed.store(false, Ordering::Relaxed);
             return (String::new(), String::new(), 0);
         }

@@ -98,9 +98,12 @@ impl AgentChannel {
                 after: timeout,
             })?
             .map_err(|_| SshError::Closed)??;
-        response.into_result().map_err(|e| SshError::AgentError {
-            code: e.code,
-            message: e.message,
+        response.into_result().map_err(|e| match e.code {
+            crate::agent::protocol::ErrorCode::NotRoot => SshError::NoRoot { detail: e.message },
+            code => SshError::AgentError {
+                code,
+                message: e.message,
+            },
         })
     }
 

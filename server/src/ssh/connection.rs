@@ -279,6 +279,13 @@ impl Actor {
             }
             Err(error) => return Err(error),
         };
+        // A key on a non-root account reaches a working agent that can change nothing.
+        if let Some(uid) = hello.euid.filter(|uid| *uid != 0) {
+            agent.close().await;
+            return Err(SshError::NoRoot {
+                detail: format!("the agent runs as uid {uid}"),
+            });
+        }
         tracing::info!(
             duration_ms = started.elapsed().as_millis() as u64,
             agent.version = %hello.agent_version,
@@ -286,8 +293,12 @@ impl Actor {
             "connected"
         );
         if let Ok(mut slot) = self.shared.hello.lock() {
-            *slot = Some(hello);
+            *slot = Some(hello.clone());
         }
+        self.engine.emit(EngineEvent::Connected {
+            device: self.target.id.clone(),
+            hello: Box::new(hello),
+        });
         Ok(Live { session, agent })
     }
 
@@ -346,6 +357,13 @@ impl Actor {
         .await?;
         if out.exit_status != Some(0) {
             tracing::warn!(agent.was = was, exit = ?out.exit_status, "agent reinstall failed");
+            // The agent's directory is root's: a key that may not write it has no root.
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            if stderr.contains("Permission denied") || stderr.contains("Operation not permitted") {
+                return Err(SshError::NoRoot {
+                    detail: "it may not replace the agent (permission denied)".to_owned(),
+                });
+            }
             return Err(SshError::AgentMissing);
         }
         let (agent, hello) = self.open_agent(session).await?;

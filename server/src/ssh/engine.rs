@@ -261,6 +261,17 @@ impl Engine {
                 rx.await.map_err(|_| SshError::Closed)??
             }
         };
+        // The protocol: a method is only called when the agent's hello lists it.
+        let offered = shared
+            .hello
+            .lock()
+            .ok()
+            .and_then(|h| h.as_ref().map(|h| h.can(method)));
+        if method != "hello" && offered == Some(false) {
+            return Err(SshError::Unsupported {
+                method: method.to_owned(),
+            });
+        }
         agent.call(method, params, timeout).await
     }
 

@@ -50,6 +50,13 @@ pub enum SshError {
     AgentMissing,
     #[error("the agent reported {code:?}: {message}")]
     AgentError { code: ErrorCode, message: String },
+    /// The key logs in, but not as root (an account of agents before 1.2.0, or a key moved to
+    /// another account): nothing can be changed until the device is re-activated.
+    #[error("Mudmap's key on the device has no root access ({detail}); re-activate the device")]
+    NoRoot { detail: String },
+    /// The agent does not list the method in its `hello` (too old; self-heal updates it).
+    #[error("the Mudmap agent on the device does not offer {method} yet; it is updated when Mudmap next connects")]
+    Unsupported { method: String },
     #[error("too much work is queued for this device; try again shortly")]
     Busy,
     #[error("the connection to the device closed")]

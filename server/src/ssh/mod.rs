@@ -217,6 +217,12 @@ pub enum EngineEvent {
         expected: String,
         got: String,
     },
+    /// A connection was made and the agent said hello (after any self-heal): its versions, for
+    /// the records to follow upgrades.
+    Connected {
+        device: DeviceId,
+        hello: Box<crate::agent::protocol::Hello>,
+    },
 }
 
 /// Limits and timeouts.

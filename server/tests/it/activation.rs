@@ -21,6 +21,7 @@ struct World {
     sim: Simulator,
     sink: SmtpSink,
     dir: tempfile::TempDir,
+    settings: mudmap::config::Settings,
 }
 
 async fn world(devices: u32) -> World {
@@ -51,7 +52,20 @@ async fn world(devices: u32) -> World {
     })
     .await
     .unwrap();
-    let server = TestServer::start(settings).await;
+    let (server, api) = serve(&settings).await;
+    World {
+        server,
+        api,
+        sim,
+        sink,
+        dir,
+        settings,
+    }
+}
+
+/// A server on `settings`, and the demo user signed in to it.
+async fn serve(settings: &mudmap::config::Settings) -> (TestServer, Api) {
+    let server = TestServer::start(settings.clone()).await;
     let api = Api::new(&server);
     let (status, body) = api
         .call(
@@ -63,26 +77,25 @@ async fn world(devices: u32) -> World {
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    World {
-        server,
-        api,
-        sim,
-        sink,
-        dir,
-    }
+    (server, api)
 }
 
 impl World {
     async fn add(&self, index: u32) -> String {
-        let port = self.sim.device(index).unwrap().port.to_string();
+        let port = self.sim.device(index).unwrap().port;
+        self.add_at(&format!("fw-{index}"), port).await
+    }
+
+    /// Add a device at 127.0.0.1:`port`.
+    async fn add_at(&self, name: &str, port: u16) -> String {
         let (status, body) = self
             .api
             .call(
                 "devices/add",
                 &[
-                    ("name", &format!("fw-{index}")),
+                    ("name", name),
                     ("host", "127.0.0.1"),
-                    ("port", &port),
+                    ("port", &port.to_string()),
                     ("tags", ""),
                     ("notes", ""),
                 ],
@@ -90,6 +103,51 @@ impl World {
             .await;
         assert_eq!(status, 200, "{body}");
         body["id"].as_str().unwrap().to_owned()
+    }
+
+    /// The probe's fingerprint of a device (what a person compares and confirms).
+    async fn probed_fingerprint(&self, id: &str) -> String {
+        let (status, probe) = self.probe(id).await;
+        assert_eq!(status, 200, "{probe}");
+        probe["fingerprint"].as_str().unwrap().to_owned()
+    }
+
+    /// The fleet row of a device, once `check` holds for it (waits up to 30 s).
+    async fn fleet_row_when(&self, id: &str, check: impl Fn(&Value) -> bool) -> Value {
+        let mut row = Value::Null;
+        for _ in 0..300 {
+            let (status, page) = self.api.call("fleet/list", &[]).await;
+            assert_eq!(status, 200, "{page}");
+            row = page["rows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["id"] == id)
+                .cloned()
+                .unwrap_or(Value::Null);
+            if check(&row) {
+                return row;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the fleet row never matched: {row}");
+    }
+
+    /// The audit entries of the demo organisation for `action`: their details.
+    async fn audit(&self, action: &str) -> Vec<String> {
+        let store =
+            mudmap::store::Store::connect(&self.settings.database_url(), &self.settings.database)
+                .await
+                .unwrap();
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT detail FROM audit_log WHERE action = $1 ORDER BY created_at, id",
+        )
+        .bind(action)
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+        store.close().await;
+        rows.into_iter().map(|(d,)| d).collect()
     }
 
     async fn probe(&self, id: &str) -> (u16, Value) {
@@ -229,13 +287,14 @@ fn state_of(view: &Value, key: &str) -> String {
         .unwrap()
 }
 
-/// Nothing of Mudmap is on the simulated firewall.
+/// Nothing of Mudmap is on the simulated firewall, and the admin's own key is as it was.
 fn untouched(sim: &Simulator, index: u32) {
     let device = sim.device(index).unwrap();
     assert!(!device.has_agent(), "the agent was left on the device");
-    assert!(
-        device.service_account.lock().unwrap().is_none(),
-        "the service account was left on the device"
+    assert_eq!(
+        *device.admin_keys.lock().unwrap(),
+        format!("{}\n", mudmap::sim::device::ADMIN_OWN_KEY),
+        "Mudmap's key line was left on the device, or the admin's own key changed"
     );
 }
 
@@ -275,10 +334,13 @@ async fn activation_journey_pins_the_key_installs_the_agent_and_mails_the_admins
         mudmap::sim::agent::SIM_AGENT_VERSION
     );
 
-    // On the device: the agent, and a service account whose key can only run the forced command.
+    // On the device: the agent, and one line in the admin account's keys, after the admin's own,
+    // whose key can only run the forced command and whose comment names this device.
     let sim_device = world.sim.device(0).unwrap();
     assert!(sim_device.has_agent());
-    let line = sim_device.service_account.lock().unwrap().clone().unwrap();
+    let text = sim_device.admin_keys.lock().unwrap().clone();
+    let (own, line) = text.trim_end().split_once('\n').unwrap();
+    assert_eq!(own, mudmap::sim::device::ADMIN_OWN_KEY);
     assert!(
         line.starts_with(
             "command=\"/bin/sh -c 'case $SSH_ORIGINAL_COMMAND in mudmap-install-agent)"
@@ -287,6 +349,8 @@ async fn activation_journey_pins_the_key_installs_the_agent_and_mails_the_admins
     );
     assert!(line
         .contains(",no-pty,no-port-forwarding,no-agent-forwarding,no-X11-forwarding ssh-ed25519 "));
+    assert!(line.ends_with(&format!(":{id}")), "{line}");
+    assert!(mudmap::agent::keys::parse(line).is_some(), "{line}");
 
     // The owner got the "device added" mail, then the "device activated" one, through the job
     // queue.
@@ -451,19 +515,19 @@ async fn each_failure_has_its_own_message_and_leaves_nothing_behind() {
         ..FaultPatch::default()
     });
 
-    // The account cannot be created: account and agent are removed again.
+    // The key cannot be saved: key line and agent are removed again.
     device.patch_faults(FaultPatch {
         account_fails: Some(true),
         ..FaultPatch::default()
     });
     let view = world.activate(&id, DEVICE_PASSWORD, &fp).await;
-    assert_eq!(state_of(&view, "account"), "failed");
+    assert_eq!(state_of(&view, "access"), "failed");
     assert_eq!(state_of(&view, "agent"), "undone");
     assert!(
         view["error"]
             .as_str()
             .unwrap()
-            .starts_with("The service account could not be created"),
+            .starts_with("Mudmap's key could not be added to the admin account"),
         "{view}"
     );
     assert!(
@@ -560,7 +624,8 @@ async fn a_changed_host_key_quarantines_and_delete_cleans_the_device() {
     assert_eq!(device["fingerprint"], world.fingerprint(0));
     assert_eq!(device["presented_fingerprint"], impostor);
 
-    // Deleting device 1 removes its account and agent from it first, then the record.
+    // Deleting device 1 removes its key line and agent from it first (the key is proven not to
+    // log in any more), then the record.
     let (status, body) = world.api.call("devices/delete", &[("id", &b)]).await;
     assert_eq!(status, 200, "{body}");
     untouched(&world.sim, 1);
@@ -821,7 +886,7 @@ async fn status_tables_are_read_live_and_a_reboot_is_expected_not_an_outage() {
         .unwrap()
         .iter()
         .any(|p| p["name"] == "openvpn-client-export"));
-    let uptime_before = model.status().uptime_secs;
+    let uptime_before = model.status().uptime_secs.unwrap();
     assert!(uptime_before > 3_600);
 
     // A reboot: "rebooting" at once, back with a fresh uptime, and no outage mail.
@@ -908,5 +973,494 @@ async fn a_gateway_down_and_back_up_is_mailed_to_the_admins() {
         .count();
     assert_eq!(downs, 1, "one episode, one mail");
     drop(stream);
+    world.stop().await;
+}
+
+/// The detail the run shows for one step.
+fn detail_of(view: &Value, key: &str) -> String {
+    view["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["key"] == key)
+        .and_then(|s| s["detail"].as_str())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_organisations_each_get_their_own_line_and_neither_removes_the_others() {
+    let world = world(1).await;
+    let sim = world.sim.device(0).unwrap().clone();
+    let first = world.add(0).await;
+    let view = world
+        .activate(&first, DEVICE_PASSWORD, &world.fingerprint(0))
+        .await;
+    assert_eq!(view["outcome"], "active", "{view:#}");
+    assert!(
+        !detail_of(&view, "access").contains("Another Mudmap"),
+        "{view:#}"
+    );
+
+    // A second organisation registers the same firewall: its own line, and it is told.
+    let (status, org) = world
+        .api
+        .call("orgs/create", &[("name", "Second MSP")])
+        .await;
+    assert_eq!(status, 200, "{org}");
+    let second_org = org["id"].as_str().unwrap().to_owned();
+    let (status, body) = world
+        .api
+        .call("orgs/switch", &[("org_id", &second_org)])
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let second = world.add(0).await;
+    let view = world
+        .activate(&second, DEVICE_PASSWORD, &world.fingerprint(0))
+        .await;
+    assert_eq!(view["outcome"], "active", "{view:#}");
+    let told = detail_of(&view, "access");
+    assert!(
+        told.contains("Another Mudmap organisation or installation manages this firewall too")
+            && told.contains(&format!(":{first})")),
+        "{told}"
+    );
+    let text = sim.admin_keys.lock().unwrap().clone();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert_eq!(lines[0], mudmap::sim::device::ADMIN_OWN_KEY);
+    assert!(lines[1].ends_with(&format!(":{first}")), "{text}");
+    assert!(lines[2].ends_with(&format!(":{second}")), "{text}");
+
+    // Deleting the second organisation's device removes its line only; the agent stays for the
+    // first, which still reaches the firewall.
+    let (status, body) = world.api.call("devices/delete", &[("id", &second)]).await;
+    assert_eq!(status, 200, "{body}");
+    let text = sim.admin_keys.lock().unwrap().clone();
+    assert_eq!(text, format!("{}\n{}\n", lines[0], lines[1]));
+    assert!(sim.has_agent());
+    let detail = world.audit("device.deleted").await;
+    assert!(
+        detail[0].contains("verified: the key no longer logs in")
+            && detail[0].contains("the agent kept for the other Mudmap key(s)"),
+        "{detail:?}"
+    );
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removal_that_cannot_be_verified_is_not_reported_done() {
+    let world = world(1).await;
+    let sim = world.sim.device(0).unwrap().clone();
+    let id = world.add(0).await;
+    let view = world
+        .activate(&id, DEVICE_PASSWORD, &world.fingerprint(0))
+        .await;
+    assert_eq!(view["outcome"], "active", "{view:#}");
+    // pfSense cannot save the change: delete refuses and says what stays and where.
+    sim.patch_faults(FaultPatch {
+        account_fails: Some(true),
+        ..FaultPatch::default()
+    });
+    let (status, body) = world.api.call("devices/delete", &[("id", &id)]).await;
+    assert_eq!(status, 409, "{body}");
+    let message = body.to_string();
+    assert!(
+        message.contains("Nothing was deleted")
+            && message.contains(&format!(":{id}\\\""))
+            && message.contains("System → User Manager → admin → Authorized SSH Keys")
+            && message.contains("/usr/local/share/mudmap"),
+        "{message}"
+    );
+    assert!(world.device(&id).await["state"] == "active");
+    assert!(sim.has_mudmap_key() && sim.has_agent());
+    // Delete anyway: the record goes, and the audit entry says what was left on the firewall.
+    let (status, body) = world
+        .api
+        .call("devices/delete", &[("id", &id), ("force", "true")])
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let detail = world.audit("device.deleted").await;
+    assert!(
+        detail[0].contains("deleted without removing Mudmap's access; left on the firewall: the key line ending in"),
+        "{detail:?}"
+    );
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_activated_the_old_way_asks_for_reactivation_which_removes_the_old_account() {
+    let world = world(1).await;
+    let sim = world.sim.device(0).unwrap().clone();
+    let id = world.add(0).await;
+    let view = world
+        .activate(&id, DEVICE_PASSWORD, &world.fingerprint(0))
+        .await;
+    assert_eq!(view["outcome"], "active", "{view:#}");
+    world.fleet_row_when(&id, |r| r["health"] == "Online").await;
+
+    // As an installation from before agent 1.2.0 left it: the key on the `mudmap` account (no
+    // root), the record naming that account.
+    let key = {
+        let text = sim.admin_keys.lock().unwrap().clone();
+        let line = text.lines().nth(1).unwrap().to_owned();
+        let parsed = mudmap::agent::keys::parse(&line).unwrap();
+        russh::keys::PublicKey::from_openssh(&format!("ssh-ed25519 {}", parsed.key)).unwrap()
+    };
+    world.server.stop().await.unwrap();
+    *sim.admin_keys.lock().unwrap() = format!("{}\n", mudmap::sim::device::ADMIN_OWN_KEY);
+    sim.add_legacy_account(key);
+    let store =
+        mudmap::store::Store::connect(&world.settings.database_url(), &world.settings.database)
+            .await
+            .unwrap();
+    sqlx::query("UPDATE devices SET service_user = 'mudmap' WHERE id = $1")
+        .bind(&id)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    store.close().await;
+    let (server, api) = serve(&world.settings).await;
+    let world = World {
+        server,
+        api,
+        ..world
+    };
+
+    // On connect the engine sees the agent has no root: shown at once, with what to do.
+    let row = world
+        .fleet_row_when(&id, |r| r["health"] == "NoAccess")
+        .await;
+    assert!(
+        row["reason"].as_str().unwrap().contains(
+            "Mudmap's key has no root access (the agent runs as uid 2000): re-activate the device"
+        ),
+        "{row}"
+    );
+    // Actions say so too, and delete cannot pretend to clean up.
+    let (status, body) = world.api.call("devices/tables", &[("id", &id)]).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body.to_string().contains("has no root access"), "{body}");
+    let (status, body) = world.api.call("devices/delete", &[("id", &id)]).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body.to_string().contains("Re-activate it first"), "{body}");
+
+    // Re-activation gives root and removes the old account.
+    let fingerprint = world.probed_fingerprint(&id).await;
+    let view = world.activate(&id, DEVICE_PASSWORD, &fingerprint).await;
+    assert_eq!(view["outcome"], "active", "{view:#}");
+    assert!(
+        detail_of(&view, "verify").contains("removed the old service account \"mudmap\""),
+        "{view:#}"
+    );
+    assert!(sim.legacy_account.lock().unwrap().is_none());
+    world.fleet_row_when(&id, |r| r["health"] == "Online").await;
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stored_versions_follow_what_the_agent_reports() {
+    let world = world(1).await;
+    let sim = world.sim.device(0).unwrap().clone();
+    let id = world.add(0).await;
+    let view = world
+        .activate(&id, DEVICE_PASSWORD, &world.fingerprint(0))
+        .await;
+    assert_eq!(view["outcome"], "active", "{view:#}");
+    let before = world.device(&id).await["pfsense"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // pfSense is upgraded (a reboot): the next hello reports the new version.
+    sim.model.lock().unwrap().version.version = "2.8.1".to_owned();
+    sim.patch_faults(FaultPatch {
+        drop_connections: true,
+        ..FaultPatch::default()
+    });
+    let mut device = Value::Null;
+    for _ in 0..150 {
+        device = world.device(&id).await;
+        if device["pfsense"] == "CE 2.8.1" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(device["pfsense"], "CE 2.8.1", "{device}");
+    let audit = world.audit("device.versions").await;
+    assert!(
+        audit
+            .iter()
+            .any(|d| d.contains(&format!("pfSense {before} -> CE 2.8.1"))),
+        "{audit:?}"
+    );
+    world.stop().await;
+}
+
+/// The device's key as the server stored it (sealed under the data directory's master key).
+async fn stored_key(world: &World, id: &str) -> russh::keys::PrivateKey {
+    use base64::Engine as _;
+    let store =
+        mudmap::store::Store::connect(&world.settings.database_url(), &world.settings.database)
+            .await
+            .unwrap();
+    let (sealed,): (String,) = sqlx::query_as("SELECT service_key FROM devices WHERE id = $1")
+        .bind(id)
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    store.close().await;
+    let master =
+        mudmap::crypto::MasterKey::load_or_create(&world.settings.master_key_file()).unwrap();
+    let pem = mudmap::crypto::Sealer::new(&master)
+        .open(
+            &base64::engine::general_purpose::STANDARD
+                .decode(sealed)
+                .unwrap(),
+            id.as_bytes(),
+        )
+        .unwrap();
+    russh::keys::PrivateKey::from_openssh(std::str::from_utf8(&pem).unwrap()).unwrap()
+}
+
+fn fixture_target(
+    port: u16,
+    user: &str,
+    credentials: mudmap::ssh::Credentials,
+) -> mudmap::ssh::DeviceTarget {
+    mudmap::ssh::DeviceTarget {
+        id: mudmap::ssh::DeviceId::new("pfsense-fixture"),
+        host: "127.0.0.1".to_owned(),
+        port,
+        username: user.to_owned(),
+        credentials,
+        agent_command: mudmap::ssh::PFSENSE_AGENT_COMMAND.to_owned(),
+        self_heal: Some(std::sync::Arc::new(mudmap::ssh::SelfHeal {
+            command: mudmap::activation::remote::SELF_HEAL.to_owned(),
+            agent: mudmap::activation::remote::AGENT_SOURCE.as_bytes(),
+            version: mudmap::activation::remote::shipped_agent_version().to_owned(),
+        })),
+    }
+}
+
+/// The real path on pfSense's own PHP code over real OpenSSH (server/tests/fixtures/pfsense-host):
+/// activate with the password once → Mudmap's line sits in admin's authorized keys after the
+/// admin's own key → status and config.get as root → a service action answered honestly → delete
+/// removes the line and the agent and nothing else → an account of the old way has no root and is
+/// removed by re-activation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn activate_operate_delete_and_reactivate_on_pfsenses_own_code() {
+    use mudmap::ssh::{ConfirmedFingerprint, Credentials, DirectSession};
+    use russh::keys::{Algorithm, PrivateKey};
+    use std::sync::Arc;
+
+    let admin_key =
+        PrivateKey::random(&mut russh::keys::key::safe_rng(), Algorithm::Ed25519).unwrap();
+    let own = format!(
+        "{} admin@laptop\n",
+        admin_key.public_key().to_openssh().unwrap()
+    );
+    let Some(host) = crate::support::pfsense_host::PfSenseHost::start(DEVICE_PASSWORD, Some(&own))
+    else {
+        return;
+    };
+    let world = world(0).await;
+    let id = world.add_at("pf-real", host.port).await;
+    let fingerprint = world.probed_fingerprint(&id).await;
+    assert_eq!(fingerprint, mudmap::ssh::fingerprint(&host.host_key));
+    let view = world.activate(&id, DEVICE_PASSWORD, &fingerprint).await;
+    assert_eq!(view["outcome"], "active", "{view:#}");
+    assert!(
+        detail_of(&view, "verify").contains("answers as root"),
+        "{view:#}"
+    );
+
+    // pfSense's own write_config() saved the line after the admin's own key, and
+    // local_user_set() wrote both to root's authorized_keys (what sshd reads).
+    let keys = host.admin_keys();
+    assert!(keys.starts_with(&own), "{keys}");
+    let ours: Vec<&str> = keys.lines().filter(|l| l.contains(" mudmap:")).collect();
+    assert_eq!(ours.len(), 1, "{keys}");
+    assert!(ours[0].ends_with(&format!(":{id}")), "{keys}");
+    assert!(mudmap::agent::keys::parse(ours[0]).is_some(), "{}", ours[0]);
+    let file = host.root_authorized_keys().unwrap();
+    assert!(
+        file.contains(ours[0]) && file.contains(own.trim()),
+        "{file}"
+    );
+    assert!(host.agent_installed());
+    assert!(
+        host.config_xml().contains("Mudmap: "),
+        "write_config() recorded no revision"
+    );
+    let device = world.device(&id).await;
+    assert_eq!(device["pfsense"], "CE 2.8.0", "{device}");
+    assert_eq!(
+        device["agent_version"],
+        mudmap::activation::remote::shipped_agent_version()
+    );
+
+    // Status, polled as root: the figures FreeBSD would give are "not read", with the cause.
+    let row = world
+        .fleet_row_when(&id, |r| {
+            r["health"] == "Online" || r["health"] == "Degraded"
+        })
+        .await;
+    assert!(row["uptime_secs"].is_null(), "{row}");
+    let (status, detail) = world.api.call("devices/detail", &[("id", &id)]).await;
+    assert_eq!(status, 200, "{detail}");
+    assert!(detail.to_string().contains("kern.boottime"), "{detail}");
+    // config.get as root with the stored key: the exact bytes pfSense wrote.
+    let key = Arc::new(stored_key(&world, &id).await);
+    let root = fixture_target(host.port, "root", Credentials::Key(key.clone()));
+    let pinned = || Arc::new(ConfirmedFingerprint::new(fingerprint.clone()));
+    let config = mudmap::ssh::EngineConfig::default();
+    let document: mudmap::agent::protocol::ConfigDocument = serde_json::from_value(
+        mudmap::activation::flow::as_service(
+            &config,
+            &root,
+            pinned(),
+            "config.get",
+            serde_json::json!({}),
+        )
+        .await
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(document.xml, host.config_xml());
+
+    // A service action: no daemon runs here, so "stopped" is the honest answer.
+    let (status, service) = world
+        .api
+        .call(
+            "devices/service",
+            &[("id", &id), ("service", "unbound"), ("action", "restart")],
+        )
+        .await;
+    assert_eq!(status, 200, "{service}");
+    assert_eq!(service["status"], "stopped", "{service}");
+
+    // Delete: the line and the agent go, the admin's own key stays (and still logs in as root).
+    let (status, body) = world.api.call("devices/delete", &[("id", &id)]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(host.admin_keys(), own);
+    assert_eq!(host.root_authorized_keys().unwrap_or_default(), own);
+    assert!(!host.agent_installed());
+    let detail = world.audit("device.deleted").await;
+    assert!(
+        detail[0].contains("verified: the key no longer logs in")
+            && detail[0].contains("the agent (/usr/local/share/mudmap) removed"),
+        "{detail:?}"
+    );
+    let admin = fixture_target(host.port, "root", Credentials::Key(Arc::new(admin_key)));
+    let mut session = DirectSession::connect(&admin, &config, pinned())
+        .await
+        .unwrap();
+    session.login(&admin).await.unwrap();
+    let refused = fixture_target(host.port, "root", Credentials::Key(key));
+    let mut again = DirectSession::connect(&refused, &config, pinned())
+        .await
+        .unwrap();
+    assert!(matches!(
+        again.login(&refused).await,
+        Err(mudmap::ssh::SshError::AuthFailed { .. })
+    ));
+    again.close().await;
+
+    // The old way, made by pfSense's own user API: the account `mudmap` (uid 2000) with a key and
+    // an agent older than this server's. Its key cannot give the agent root, nor update it.
+    let legacy = PrivateKey::random(&mut russh::keys::key::safe_rng(), Algorithm::Ed25519).unwrap();
+    let line = format!(
+        "command=\"{}\",no-pty,no-port-forwarding,no-agent-forwarding,no-X11-forwarding {} mudmap",
+        mudmap::activation::remote::FORCED_COMMAND,
+        legacy.public_key().to_openssh().unwrap()
+    );
+    let encoded = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(format!("{line}\n"))
+    };
+    let script = format!(
+        r#"<?php
+require_once("config.inc"); require_once("auth.inc");
+$u = ["scope" => "user", "name" => "mudmap", "uid" => "2000", "priv" => ["user-shell-access"],
+      "descr" => "Mudmap service account: its SSH key can only run the Mudmap agent",
+      "authorizedkeys" => "{encoded}",
+      "bcrypt-hash" => password_hash("unknown", PASSWORD_BCRYPT)];
+$users = config_get_path("system/user", []); $users[] = $u;
+config_set_path("system/user", $users); config_set_path("system/nextuid", "2001");
+local_user_set($u); write_config("an older Mudmap created its service account");
+echo "made";
+"#
+    );
+    let old_agent = mudmap::activation::remote::AGENT_SOURCE.replace(
+        &format!(
+            "const AGENT_VERSION = '{}'",
+            mudmap::activation::remote::shipped_agent_version()
+        ),
+        "const AGENT_VERSION = '1.1.0'",
+    );
+    let made = session
+        .exec("/usr/local/bin/php", Some(script.into_bytes()))
+        .await
+        .unwrap();
+    assert_eq!(
+        made.stdout_text(),
+        "made",
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let installed = session
+        .exec(
+            mudmap::activation::remote::INSTALL_AGENT,
+            Some(old_agent.into_bytes()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(installed.exit_status, Some(0));
+    assert!(host.home_exists("mudmap"));
+    let engine = mudmap::ssh::Engine::new(
+        mudmap::ssh::EngineConfig::default(),
+        Arc::new(mudmap::ssh::MemoryHostKeys::new()),
+    );
+    engine
+        .trust_host_key(
+            &mudmap::ssh::DeviceId::new("pfsense-fixture"),
+            &host.host_key,
+        )
+        .await;
+    engine.upsert(fixture_target(
+        host.port,
+        "mudmap",
+        Credentials::Key(Arc::new(legacy)),
+    ));
+    let answer = engine
+        .call::<mudmap::agent::protocol::Status>(
+            &mudmap::ssh::DeviceId::new("pfsense-fixture"),
+            "status",
+            serde_json::json!({}),
+        )
+        .await;
+    assert!(
+        matches!(&answer, Err(mudmap::ssh::SshError::NoRoot { detail }) if detail.contains("permission denied")),
+        "{answer:?}"
+    );
+    engine.shutdown().await;
+    session.close().await;
+
+    // Re-activation: root again, and the old account is gone (its home with it).
+    let id = world.add_at("pf-real", host.port).await;
+    let view = world.activate(&id, DEVICE_PASSWORD, &fingerprint).await;
+    assert_eq!(view["outcome"], "active", "{view:#}");
+    assert!(
+        detail_of(&view, "verify").contains("removed the old service account \"mudmap\""),
+        "{view:#}"
+    );
+    assert!(!host.config_xml().contains("<name>mudmap</name>"));
+    assert!(!host.home_exists("mudmap"));
+    assert!(host.admin_keys().starts_with(&own));
+    world
+        .fleet_row_when(&id, |r| {
+            r["health"] == "Online" || r["health"] == "Degraded"
+        })
+        .await;
     world.stop().await;
 }

@@ -43,7 +43,7 @@ fn target(sim: &Simulator, i: u32) -> DeviceTarget {
         id: id(i),
         host: "127.0.0.1".to_owned(),
         port: sim.addr(i).unwrap().port(),
-        username: "mudmap".to_owned(),
+        username: "root".to_owned(),
         credentials: Credentials::Key(service_key(sim.options.seed, i)),
         agent_command: "mudmap-agent serve".to_owned(),
         self_heal: None,

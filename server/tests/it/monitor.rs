@@ -54,7 +54,7 @@ async fn polled_device_is_stored_and_listed(db: &TestDbRef) {
         id,
         host: "127.0.0.1".to_owned(),
         port: sim.device(0).unwrap().port,
-        username: "mudmap".to_owned(),
+        username: "root".to_owned(),
         credentials: Credentials::Key(service_key(sim.options.seed, 0)),
         agent_command: mudmap::ssh::PFSENSE_AGENT_COMMAND.to_owned(),
         self_heal: None,

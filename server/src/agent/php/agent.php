@@ -9,13 +9,18 @@
  *   through pfSense's own PHP API in /etc/inc (config.inc, pfsense-utils.inc, gwlb.inc,
  *   service-utils.inc), so it reports what the pfSense GUI shows. The methods are exactly those of
  *   the device simulator (server/src/sim/agent.rs): `hello`, `status`, `config.get`,
- *   `dhcp.leases`, `arp.table` and `packages.list` read; `account.ensure` and `account.remove`
- *   manage Mudmap's own service account (activation and removal) through pfSense's user API
- *   (auth.inc) and write_config(); `service.control` starts, stops or restarts a service;
- *   `diag.reboot` and `diag.shutdown` answer first and then reboot or halt the firewall (see
- *   "Actions after the answer"). Configuration changes belong to later protocol versions.
+ *   `dhcp.leases`, `arp.table` and `packages.list` read; `access.ensure` and `access.remove` add or
+ *   remove the device's Mudmap line in the admin (uid 0) user's authorized keys, and
+ *   `account.remove` removes the `mudmap` service account of agents before 1.2.0, all through
+ *   pfSense's user API (auth.inc) and write_config(), each checked after the write;
+ *   `service.control` starts, stops or restarts a service; `diag.reboot` and `diag.shutdown`
+ *   answer first and then reboot or halt the firewall (see "Actions after the answer").
+ *   Configuration changes belong to later protocol versions. Every method but `hello` refuses
+ *   with `not_root` unless the agent runs as root (effective uid 0).
  *
- * How it is invoked (pfSense CE 2.6+ and Plus; started as the Mudmap service account)
+ * How it is invoked (pfSense CE 2.6+ and Plus; started as root)
+ *   Mudmap logs in as root with its device key, which sits in the admin account's authorized keys
+ *   (root's /root/.ssh/authorized_keys, written by pfSense) behind the forced command DISPATCHER:
  *   /usr/local/bin/php /usr/local/share/mudmap/agent.php serve   answer requests until stdin closes
  *   /usr/local/bin/php /usr/local/share/mudmap/agent.php call    answer exactly one request, exit
  *   Requests are answered one at a time, in the order they arrive.
@@ -48,18 +53,21 @@
  *   root file system for the disk figures) is taken under that directory, so the tests can run the
  *   agent against a stub pfSense tree (server/tests/fixtures/pfsense-root). On a firewall it is
  *   unset (sshd passes no such variable to the forced command) and the paths are the real ones.
+ *   Only then, MUDMAP_AGENT_EUID may set the effective uid the agent believes it runs as, so the
+ *   tests can exercise `not_root`; on a firewall it is ignored.
  */
 
 namespace Mudmap\Agent;
 
-const AGENT_VERSION = '1.1.0';
+const AGENT_VERSION = '1.2.0';
 const PROTOCOL_VERSION = 1;
 /** Method name => the function in this file that answers it; the names are hello's capabilities. */
 const METHODS = [
     'hello' => 'hello',
     'status' => 'status',
     'config.get' => 'config_get',
-    'account.ensure' => 'account_ensure',
+    'access.ensure' => 'access_ensure',
+    'access.remove' => 'access_remove',
     'account.remove' => 'account_remove',
     'service.control' => 'service_control',
     'dhcp.leases' => 'dhcp_leases',
@@ -69,11 +77,26 @@ const METHODS = [
     'diag.shutdown' => 'diag_shutdown',
 ];
 
-/** The one account the agent creates and removes. */
-const SERVICE_USER = 'mudmap';
-const SERVICE_USER_DESCR = 'Mudmap service account: its SSH key can only run the Mudmap agent';
-/** Where the agent is installed (account.remove with "agent": true deletes it). */
+/**
+ * The forced command of Mudmap's line in the admin account's authorized keys, byte for byte the
+ * server's FORCED_COMMAND (server/src/activation/remote.rs): it starts this agent in serve mode or,
+ * for `mudmap-install-agent`, replaces the agent file from standard input (self-heal).
+ */
+const DISPATCHER = <<<'SH'
+/bin/sh -c 'case $SSH_ORIGINAL_COMMAND in mudmap-install-agent) umask 022 && /bin/mkdir -p /usr/local/share/mudmap && /bin/cat > /usr/local/share/mudmap/agent.php.new && /bin/mv -f /usr/local/share/mudmap/agent.php.new /usr/local/share/mudmap/agent.php;; *) test -f /usr/local/share/mudmap/agent.php || exit 127; exec /usr/local/bin/php /usr/local/share/mudmap/agent.php serve;; esac'
+SH;
+/** The options that follow the forced command in Mudmap's line, in this order. */
+const KEY_OPTIONS = ',no-pty,no-port-forwarding,no-agent-forwarding,no-X11-forwarding';
+/** The start of an ed25519 public key blob: the type name and the key length, each length-prefixed. */
+const ED25519_BLOB_PREFIX = "\0\0\0\x0bssh-ed25519\0\0\0\x20";
+
+/** The service account that agents before 1.2.0 created; account.remove removes only it. */
+const LEGACY_USER = 'mudmap';
+const LEGACY_USER_DESCR = 'Mudmap service account: its SSH key can only run the Mudmap agent';
+/** Where the agent is installed (access.remove with "agent": true deletes it). */
 const AGENT_DIR = '/usr/local/share/mudmap';
+/** The file sshd reads for root, which pfSense's local_user_set() writes for the uid-0 user. */
+const ROOT_AUTHORIZED_KEYS = '/root/.ssh/authorized_keys';
 
 /** Largest request or response line in bytes, newline excluded (16 MiB). */
 const MAX_FRAME = 16 * 1024 * 1024;
@@ -483,6 +506,13 @@ function dispatch(Request $request): string
     }
     Runtime::$current = [$request->id, $request->method];
     try {
+        if ($request->method !== 'hello' && ($euid = effective_uid()) !== 0) {
+            throw new Failure(
+                'not_root',
+                "the Mudmap agent runs as uid {$euid}, not root: Mudmap's key on this firewall has no root access; "
+                . 're-activate the device in Mudmap'
+            );
+        }
         $method = __NAMESPACE__ . '\\' . METHODS[$request->method];
         return success_line($request->id, $method($request->params));
     } catch (Failure $e) {
@@ -527,35 +557,93 @@ function hello($params): array
         'pfsense' => ['version' => $version, 'edition' => edition($version)],
         'platform' => 'pfSense',
         'capabilities' => array_keys(METHODS),
+        'euid' => effective_uid(),
     ];
 }
 
-/** @param mixed $params ignored */
+/**
+ * The effective uid the agent runs as. Under MUDMAP_AGENT_ROOT (the tests' stub pfSense) only,
+ * MUDMAP_AGENT_EUID stands in for it.
+ */
+function effective_uid(): int
+{
+    if (Runtime::$root !== '') {
+        $override = getenv('MUDMAP_AGENT_EUID');
+        if (is_string($override) && ctype_digit($override)) {
+            return (int) $override;
+        }
+    }
+    if (function_exists('posix_geteuid')) {
+        return posix_geteuid();
+    }
+    $id = trim((string) @shell_exec('/usr/bin/id -u 2>/dev/null'));
+    return ctype_digit($id) ? (int) $id : getmyuid();
+}
+
+/**
+ * Live figures. A section that cannot be read is null or [] and listed in `errors` with its cause,
+ * never invented (agent 1.2.0 on).
+ *
+ * @param mixed $params ignored
+ */
 function status($params): array
 {
-    $hash = config_hash(read_config_xml());
     refresh_config();
-    $sysctl = sysctls([
-        'kern.boottime', 'kern.cp_time', 'kern.smp.cpus', 'hw.ncpu', 'hw.pagesize',
-        'vm.stats.vm.v_page_count', 'vm.stats.vm.v_inactive_count',
-        'vm.stats.vm.v_laundry_count', 'vm.stats.vm.v_free_count',
-    ]);
+    $errors = [];
+    $sysctl_error = null;
+    try {
+        $sysctl = sysctls([
+            'kern.boottime', 'kern.cp_time', 'kern.smp.cpus', 'hw.ncpu', 'hw.pagesize',
+            'vm.stats.vm.v_page_count', 'vm.stats.vm.v_inactive_count',
+            'vm.stats.vm.v_laundry_count', 'vm.stats.vm.v_free_count',
+        ]);
+    } catch (\Throwable $e) {
+        $sysctl = null;
+        $sysctl_error = $e->getMessage();
+    }
+    $from_sysctl = function (callable $read) use ($sysctl, $sysctl_error) {
+        if ($sysctl === null) {
+            throw new \RuntimeException($sysctl_error);
+        }
+        return $read($sysctl);
+    };
+    $uptime = section($errors, 'uptime', null, function () use ($from_sysctl) {
+        return $from_sysctl(__NAMESPACE__ . '\\uptime_secs');
+    });
+    // The CPU section: usage and cores are each null when not read, one error names every cause.
+    $cpu_errors = [];
+    $usage = section($cpu_errors, 'cpu', null, function () use ($from_sysctl) {
+        return $from_sysctl(function (array $values): float {
+            return cpu_usage_pct((string) ($values['kern.cp_time'] ?? ''));
+        });
+    });
+    $cores = section($cpu_errors, 'cpu', null, function () use ($from_sysctl) {
+        return $from_sysctl(__NAMESPACE__ . '\\cpu_cores');
+    });
+    $load = section($cpu_errors, 'cpu', [0.0, 0.0, 0.0], __NAMESPACE__ . '\\load_average');
+    if ($cpu_errors !== []) {
+        $messages = array_values(array_unique(array_column($cpu_errors, 'message')));
+        $errors[] = ['section' => 'cpu', 'message' => implode('; ', $messages)];
+    }
+    $memory = section($errors, 'memory', null, function () use ($from_sysctl) {
+        return $from_sysctl(__NAMESPACE__ . '\\memory');
+    });
     return [
-        'uptime_secs' => uptime_secs($sysctl),
-        'cpu' => [
-            'usage_pct' => cpu_usage_pct((string) ($sysctl['kern.cp_time'] ?? '')),
-            'load' => load_average(),
-            'cores' => (int) ($sysctl['kern.smp.cpus'] ?? 0) ?: (int) ($sysctl['hw.ncpu'] ?? 0),
-        ],
-        'memory' => memory($sysctl),
-        'disks' => degrade('disks'),
-        'interfaces' => degrade('interfaces'),
-        'gateways' => degrade('gateways'),
-        'services' => degrade('services'),
+        'uptime_secs' => $uptime,
+        'cpu' => ['usage_pct' => $usage, 'load' => $load, 'cores' => $cores],
+        'memory' => $memory,
+        'disks' => section($errors, 'disks', [], __NAMESPACE__ . '\\disks'),
+        'interfaces' => section($errors, 'interfaces', [], __NAMESPACE__ . '\\interfaces'),
+        'gateways' => section($errors, 'gateways', [], __NAMESPACE__ . '\\gateways'),
+        'services' => section($errors, 'services', [], __NAMESPACE__ . '\\services'),
         'hostname' => fqdn(),
         'platform' => 'pfSense',
         'dns_servers' => dns_servers(),
-        'config_hash' => $hash,
+        // Read last: pfSense's own code may save the configuration while the figures are read
+        // (return_gateways_array() syncs the configured gateways once), so the hash is of what is
+        // on disk afterwards.
+        'config_hash' => config_hash(read_config_xml()),
+        'errors' => $errors,
     ];
 }
 
@@ -570,103 +658,309 @@ function config_get($params): array
 }
 
 /**
- * Create Mudmap's service account, or renew its key: a pfSense user (so it shows in System > User
- * Manager and survives reboots) whose only authorized key is `authorized_key`, an authorized_keys
- * line that must start with a forced command. Its password is random and never known: key login
- * only. Saved with write_config(), which takes pfSense's configuration lock.
+ * Give this Mudmap device root access: its line in the uid-0 user's authorized keys (System > User
+ * Manager > admin), replacing the same device's earlier line in place, else appended. Every other
+ * line stays byte for byte. Saved with local_user_set() and write_config(), then checked.
  *
- * @param mixed $params {"name": "mudmap", "authorized_key": "command=\"…\",… ssh-ed25519 …"}
+ * @param mixed $params {"authorized_key": "command=\"…\",no-pty,… ssh-ed25519 AAAA… mudmap:I:D"}
  */
-function account_ensure($params): array
+function access_ensure($params): array
 {
-    $name = service_user_param($params);
-    $line = $params->authorized_key ?? null;
-    if (!is_string($line) || strpos($line, 'command="') !== 0 || strpos($line, ' ssh-ed25519 ') === false
-        || strpbrk($line, "\r\n") !== false) {
-        throw new Failure(
-            'invalid_params',
-            'authorized_key must be one authorized_keys line: a forced command, then an ssh-ed25519 key'
-        );
-    }
+    $key = access_line($params);
     require_user_api();
-    refresh_config();
-    $users = cfg('system/user', []);
-    $users = is_array($users) ? array_values($users) : [];
-    $index = find_user($users, $name);
-    $created = $index === null;
-    if ($created) {
-        $uid = (int) cfg('system/nextuid', 2000);
-        $user = [
-            'scope' => 'user',
-            'name' => $name,
-            'descr' => SERVICE_USER_DESCR,
-            'uid' => (string) $uid,
-            'expires' => '',
-            'dashboardcolumns' => '2',
-            'ipsecpsk' => '',
-            'webguicss' => 'pfSense.css',
-        ];
-        set_cfg('system/nextuid', (string) ($uid + 1));
-    } else {
-        $user = $users[$index];
+    $lock = mudmap_lock();
+    try {
+        refresh_config();
+        [$index, $user] = root_user();
+        $parts = explode("\n", authorized_keys_text($user));
+        $replaced = false;
+        $others = [];
+        foreach ($parts as $i => $part) {
+            $comment = mudmap_comment($part);
+            if ($comment === null) {
+                continue;
+            }
+            if ($comment === $key['comment']) {
+                if (!$replaced) {
+                    $parts[$i] = $key['line'] . (substr($part, -1) === "\r" ? "\r" : '');
+                    $replaced = true;
+                } else {
+                    unset($parts[$i]); // a duplicate of the same device's line
+                }
+            } elseif (!in_array($comment, $others, true)) {
+                $others[] = $comment;
+            }
+        }
+        $text = implode("\n", $parts);
+        if (!$replaced) {
+            $text .= ($text === '' || substr($text, -1) === "\n" ? '' : "\n") . $key['line'] . "\n";
+        }
+        save_root_keys($index, $user, $text, sprintf(
+            'Mudmap: %s the root access of %s (admin authorized keys)',
+            $replaced ? 'renewed' : 'added',
+            $key['comment']
+        ));
+
+        refresh_config(true);
+        [, $saved] = root_user();
+        $count = count(array_keys(key_lines(authorized_keys_text($saved)), $key['line'], true));
+        if ($count !== 1) {
+            throw new Failure('write_failed', sprintf(
+                'write_config() reported success, but the configuration read again holds the line of %s %d times, not once',
+                $key['comment'],
+                $count
+            ));
+        }
+        $file = path(ROOT_AUTHORIZED_KEYS);
+        $written = @file_get_contents($file);
+        if ($written === false || !in_array($key['line'], key_lines($written), true)) {
+            throw new Failure('write_failed', sprintf(
+                'the configuration holds the line of %s, but %s %s',
+                $key['comment'],
+                $file,
+                $written === false ? 'cannot be read' : 'does not hold it'
+            ));
+        }
+    } finally {
+        mudmap_unlock($lock);
     }
-    $user['descr'] = SERVICE_USER_DESCR;
-    $user['priv'] = ['user-shell-access'];
-    $user['authorizedkeys'] = base64_encode($line . "\n");
-    if (empty($user['bcrypt-hash'])) {
-        $user['bcrypt-hash'] = password_hash(bin2hex(random_bytes(32)), PASSWORD_BCRYPT);
-    }
-    if ($created) {
-        $users[] = $user;
-    } else {
-        $users[$index] = $user;
-    }
-    set_cfg('system/user', $users);
-    \local_user_set($user);
-    \write_config(sprintf('Mudmap: %s the service account %s', $created ? 'created' : 'renewed the key of', $name));
-    return ['created' => $created];
+    return ['created' => !$replaced, 'others' => $others, 'config_hash' => config_hash(read_config_xml())];
 }
 
 /**
- * Remove Mudmap's service account (and, with "agent": true, the agent itself).
+ * Take this Mudmap device's root access away: every Mudmap line carrying its key, nothing else.
+ * With "agent": true, and when no other Mudmap line remains, the agent's directory too.
  *
- * @param mixed $params {"name": "mudmap", "agent": false}
+ * @param mixed $params {"authorized_key": "<the line>", "agent": true}
+ */
+function access_remove($params): array
+{
+    $key = access_line($params);
+    $agent = $params->agent ?? false;
+    if (!is_bool($agent)) {
+        throw new Failure('invalid_params', 'agent must be true or false');
+    }
+    require_user_api();
+    $lock = mudmap_lock();
+    try {
+        refresh_config();
+        [$index, $user] = root_user();
+        $parts = explode("\n", authorized_keys_text($user));
+        $removed = false;
+        $others = [];
+        foreach ($parts as $i => $part) {
+            $comment = mudmap_comment($part);
+            if ($comment === null) {
+                continue;
+            }
+            if (line_key($part) === $key['key']) {
+                unset($parts[$i]);
+                $removed = true;
+            } elseif (!in_array($comment, $others, true)) {
+                $others[] = $comment;
+            }
+        }
+        if ($removed) {
+            save_root_keys($index, $user, implode("\n", $parts), "Mudmap: removed the root access of {$key['comment']} (admin authorized keys)");
+
+            refresh_config(true);
+            [, $saved] = root_user();
+            foreach (key_lines(authorized_keys_text($saved)) as $line) {
+                if (mudmap_comment($line) !== null && line_key($line) === $key['key']) {
+                    throw new Failure('write_failed', "write_config() reported success, but the configuration read again still holds the key of {$key['comment']}");
+                }
+            }
+            $file = path(ROOT_AUTHORIZED_KEYS);
+            $written = @file_get_contents($file);
+            if ($written !== false && strpos($written, $key['key']) !== false) {
+                throw new Failure('write_failed', "the configuration no longer holds the key of {$key['comment']}, but {$file} still does");
+            }
+        }
+        $agent_removed = false;
+        if ($agent && $others === []) {
+            $dir = path(AGENT_DIR);
+            foreach (is_dir($dir) ? (scandir($dir) ?: []) : [] as $name) {
+                if (is_file("{$dir}/{$name}") || is_link("{$dir}/{$name}")) {
+                    @unlink("{$dir}/{$name}"); // agent.php, and agent.php.new of an interrupted install
+                }
+            }
+            if (is_dir($dir)) {
+                @rmdir($dir);
+            }
+            clearstatcache();
+            if (file_exists($dir)) {
+                throw new Failure('write_failed', ($removed ? "the key line of {$key['comment']} was removed, but " : '')
+                    . "the agent directory {$dir} could not be deleted");
+            }
+            $agent_removed = true;
+        }
+    } finally {
+        mudmap_unlock($lock);
+    }
+    return ['removed' => $removed, 'others' => $others, 'agent_removed' => $agent_removed, 'config_hash' => config_hash(read_config_xml())];
+}
+
+/**
+ * Remove the `mudmap` service account that agents before 1.2.0 created (a normal user), only when
+ * it carries Mudmap's description: local_user_del() and write_config(), then checked.
+ *
+ * @param mixed $params {"name": "mudmap"}
  */
 function account_remove($params): array
 {
-    $name = service_user_param($params);
+    $name = $params->name ?? null;
+    if ($name !== LEGACY_USER) {
+        throw new Failure('invalid_params', sprintf(
+            'this agent removes only the account "%s", not %s',
+            LEGACY_USER,
+            json_encode($name, JSON_FLAGS)
+        ));
+    }
     require_user_api();
-    refresh_config();
-    $users = cfg('system/user', []);
-    $users = is_array($users) ? array_values($users) : [];
-    $index = find_user($users, $name);
-    if ($index !== null) {
+    $lock = mudmap_lock();
+    try {
+        refresh_config();
+        $users = cfg('system/user', []);
+        $users = is_array($users) ? array_values($users) : [];
+        $index = find_user($users, $name);
+        if ($index === null) {
+            return ['removed' => false];
+        }
+        if (text($users[$index]['descr'] ?? '') !== LEGACY_USER_DESCR) {
+            throw new Failure('conflict', sprintf(
+                'the user "%s" on this firewall is not Mudmap\'s service account (its description is %s), so it is left alone',
+                $name,
+                json_encode(text($users[$index]['descr'] ?? ''), JSON_FLAGS)
+            ));
+        }
         \local_user_del($users[$index]);
         array_splice($users, $index, 1);
         set_cfg('system/user', $users);
-        \write_config("Mudmap: removed the service account {$name}");
-    }
-    if (($params->agent ?? false) === true) {
-        $dir = path(AGENT_DIR);
-        foreach (glob("{$dir}/*") ?: [] as $file) {
-            @unlink($file);
+        checked_write_config("Mudmap: removed the service account {$name} of Mudmap agents before 1.2.0");
+        refresh_config(true);
+        $after = cfg('system/user', []);
+        if (find_user(is_array($after) ? array_values($after) : [], $name) !== null) {
+            throw new Failure('write_failed', "write_config() reported success, but the configuration read again still lists the user {$name}");
         }
-        @rmdir($dir);
+    } finally {
+        mudmap_unlock($lock);
     }
-    return ['removed' => $index !== null];
+    return ['removed' => true];
 }
 
-/** @param mixed $params */
-function service_user_param($params): string
+/**
+ * The authorized_key param checked against the one line Mudmap writes.
+ *
+ * @param mixed $params
+ * @return array{line: string, key: string, comment: string}
+ */
+function access_line($params): array
 {
-    $name = $params->name ?? null;
-    if ($name !== SERVICE_USER) {
+    $line = $params->authorized_key ?? null;
+    $pattern = '/^command="' . preg_quote(DISPATCHER, '/') . '"' . preg_quote(KEY_OPTIONS, '/')
+        . ' ssh-ed25519 ([A-Za-z0-9+\/]{68}) (mudmap:[A-Za-z0-9-]{1,64}:[A-Za-z0-9-]{1,64})$/D';
+    if (!is_string($line) || preg_match($pattern, $line, $m) !== 1) {
         throw new Failure(
             'invalid_params',
-            sprintf('this agent manages only the account "%s", not %s', SERVICE_USER, json_encode($name))
+            'authorized_key must be exactly Mudmap\'s line: command="<the Mudmap dispatcher>"' . KEY_OPTIONS
+            . ' ssh-ed25519 <key> mudmap:<instance>:<device>'
         );
     }
-    return $name;
+    $blob = base64_decode($m[1], true);
+    if ($blob === false || strlen($blob) !== 51 || strpos($blob, ED25519_BLOB_PREFIX) !== 0) {
+        throw new Failure('invalid_params', 'authorized_key: the key is not an ed25519 public key (51 bytes, ssh-ed25519, 32 key bytes)');
+    }
+    return ['line' => $line, 'key' => $m[1], 'comment' => $m[2]];
+}
+
+/** The comment of a Mudmap line ("mudmap:…" as its last field), or null for any other line. */
+function mudmap_comment(string $line): ?string
+{
+    return preg_match('/\s(mudmap:\S*)\s*$/', $line, $m) === 1 ? $m[1] : null;
+}
+
+/** The base64 key of an authorized_keys line with an ssh-ed25519 key, or null. */
+function line_key(string $line): ?string
+{
+    return preg_match('/(?:^|\s)ssh-ed25519\s+(\S+)/', $line, $m) === 1 ? $m[1] : null;
+}
+
+/** @return string[] the lines of an authorized_keys text, without "\r" */
+function key_lines(string $text): array
+{
+    return array_map(function (string $line): string {
+        return rtrim($line, "\r");
+    }, explode("\n", $text));
+}
+
+/** @return array{0: int, 1: array} the index in system/user and the entry of the uid-0 user */
+function root_user(): array
+{
+    $users = cfg('system/user', []);
+    foreach (is_array($users) ? $users : [] as $i => $user) {
+        if (is_array($user) && text($user['uid'] ?? '') === '0') {
+            return [$i, $user];
+        }
+    }
+    throw new Failure('internal', 'the configuration has no user with uid 0 (admin)');
+}
+
+/** The text of a user's Authorized SSH Keys field (stored base64); "" when there is none. */
+function authorized_keys_text(array $user): string
+{
+    $stored = text($user['authorizedkeys'] ?? '');
+    if ($stored === '') {
+        return '';
+    }
+    $text = base64_decode($stored, true);
+    if ($text === false) {
+        throw new Failure('internal', "the authorized keys of the user {$user['name']} in the configuration are not valid base64; nothing was changed");
+    }
+    return $text;
+}
+
+/** Store the uid-0 user's authorized keys: config, local_user_set() (root's file), write_config(). */
+function save_root_keys($index, array $user, string $text, string $description): void
+{
+    $user['authorizedkeys'] = base64_encode($text);
+    set_cfg("system/user/{$index}", $user);
+    \local_user_set($user);
+    checked_write_config($description);
+}
+
+/** write_config(), which returns the configuration on success and false or -1 on failure. */
+function checked_write_config(string $description): void
+{
+    $result = \write_config($description);
+    if (!is_array($result)) {
+        throw new Failure('write_failed', 'pfSense\'s write_config() failed (returned ' . json_encode($result) . '); nothing was saved');
+    }
+}
+
+/**
+ * pfSense's lock('mudmap', LOCK_EX): serialises Mudmap's read-modify-write sequences. Not
+ * lock('config'), which write_config() takes itself and which is not re-entrant.
+ *
+ * @return resource|null
+ */
+function mudmap_lock()
+{
+    if (!function_exists('lock')) {
+        return null;
+    }
+    $lock = \lock('mudmap', LOCK_EX);
+    if (!is_resource($lock)) {
+        throw new Failure('locked', 'the Mudmap write lock (lock(\'mudmap\')) could not be obtained');
+    }
+    return $lock;
+}
+
+/** @param resource|null $lock */
+function mudmap_unlock($lock): void
+{
+    if ($lock !== null && function_exists('unlock')) {
+        \unlock($lock);
+    }
 }
 
 function find_user(array $users, string $name): ?int
@@ -745,14 +1039,15 @@ function config_hash(string $xml): string
 /**
  * Re-read pfSense's parsed configuration, so a long-lived serve process sees changes made since it
  * started. This goes through pfSense's cache (/tmp/config.cache), which write_config() renews, so
- * the agent sees what the GUI sees.
+ * the agent sees what the GUI sees; with $from_file (checking a write) config.xml is parsed itself.
  */
-function refresh_config(): void
+function refresh_config(bool $from_file = false): void
 {
+    // $from_file: parse config.xml itself, not the cache (to check what a write left on disk).
     if (function_exists('config_read_file')) {
-        \config_read_file(false, true); // 2.8 and later; sets the global config itself
+        \config_read_file(false, !$from_file); // 2.8 and later; sets the global config itself
     } elseif (function_exists('parse_config')) {
-        $GLOBALS['config'] = \parse_config(); // 2.6 and 2.7
+        $GLOBALS['config'] = \parse_config($from_file); // 2.6 and 2.7 ($parse: skip the cache)
     }
 }
 
@@ -804,20 +1099,45 @@ function edition(string $version): string
 function sysctls(array $names): array
 {
     if (!function_exists('get_sysctl')) {
-        diag_once('get_sysctl() is missing: uptime, CPU and memory figures are reported as 0');
-        return [];
+        throw new \RuntimeException("pfSense's get_sysctl() is not available (util.inc)");
     }
     $values = \get_sysctl($names);
-    return is_array($values) ? $values : [];
+    if (!is_array($values)) {
+        throw new \RuntimeException('get_sysctl() returned no values');
+    }
+    return $values;
+}
+
+/** A sysctl value, or an exception saying the system did not report it. */
+function sysctl_value(array $sysctl, string $name): string
+{
+    $value = trim(text($sysctl[$name] ?? ''));
+    if ($value === '') {
+        throw new \RuntimeException("sysctl did not report {$name}");
+    }
+    return $value;
 }
 
 /** Seconds since boot, as pfSense's get_uptime_sec() computes it from kern.boottime. */
 function uptime_secs(array $sysctl): int
 {
-    if (preg_match('/sec = (\d+)/', (string) ($sysctl['kern.boottime'] ?? ''), $m) !== 1) {
-        return 0;
+    $boottime = sysctl_value($sysctl, 'kern.boottime');
+    if (preg_match('/sec = (\d+)/', $boottime, $m) !== 1) {
+        throw new \RuntimeException('kern.boottime is not "{ sec = …": ' . $boottime);
     }
     return max(0, time() - (int) $m[1]);
+}
+
+/** The number of CPUs: kern.smp.cpus, else hw.ncpu. */
+function cpu_cores(array $sysctl): int
+{
+    foreach (['kern.smp.cpus', 'hw.ncpu'] as $name) {
+        $value = trim(text($sysctl[$name] ?? ''));
+        if (ctype_digit($value) && (int) $value > 0) {
+            return (int) $value;
+        }
+    }
+    throw new \RuntimeException('sysctl did not report kern.smp.cpus or hw.ncpu');
 }
 
 /** Busy share of all CPUs in percent, from kern.cp_time ("user nice sys intr idle" ticks). */
@@ -825,18 +1145,12 @@ function cpu_usage_pct(string $cp_time): float
 {
     static $previous = null; // [ticks, when] of the last measurement
     $now = cp_ticks($cp_time);
-    if ($now === null) {
-        return 0.0;
-    }
     $at = microtime(true);
     if ($previous === null || $at - $previous[1] < CPU_MIN_WINDOW) {
         $base = $now;
         usleep(CPU_SAMPLE_USEC);
         $now = cp_ticks((string) (sysctls(['kern.cp_time'])['kern.cp_time'] ?? ''));
         $at = microtime(true);
-        if ($now === null) {
-            return 0.0;
-        }
     } else {
         $base = $previous[0];
     }
@@ -846,12 +1160,15 @@ function cpu_usage_pct(string $cp_time): float
     return $total > 0 ? round(max(0.0, min(100.0, 100.0 * ($total - $idle) / $total)), 2) : 0.0;
 }
 
-/** @return int[]|null the five kern.cp_time counters */
-function cp_ticks(string $value): ?array
+/** @return int[] the five kern.cp_time counters */
+function cp_ticks(string $value): array
 {
+    if (trim($value) === '') {
+        throw new \RuntimeException('sysctl did not report kern.cp_time');
+    }
     $ticks = preg_split('/\s+/', trim($value));
     if (count($ticks) !== 5 || array_filter($ticks, 'ctype_digit') !== $ticks) {
-        return null;
+        throw new \RuntimeException('kern.cp_time is not five tick counters: ' . $value);
     }
     return array_map('intval', $ticks);
 }
@@ -861,7 +1178,7 @@ function load_average(): array
 {
     $load = sys_getloadavg();
     if (!is_array($load) || count($load) !== 3) {
-        return [0.0, 0.0, 0.0];
+        throw new \RuntimeException('the load averages could not be read (sys_getloadavg)');
     }
     return array_map(function ($l) {
         return round((float) $l, 2);
@@ -871,11 +1188,15 @@ function load_average(): array
 /** RAM as pfSense's dashboard counts it (mem_usage()): inactive, laundry and free pages are available. */
 function memory(array $sysctl): array
 {
-    $page = (int) ($sysctl['hw.pagesize'] ?? 0);
-    $total = (int) ($sysctl['vm.stats.vm.v_page_count'] ?? 0);
-    $available = (int) ($sysctl['vm.stats.vm.v_inactive_count'] ?? 0)
-        + (int) ($sysctl['vm.stats.vm.v_laundry_count'] ?? 0)
-        + (int) ($sysctl['vm.stats.vm.v_free_count'] ?? 0);
+    $total = (int) sysctl_value($sysctl, 'vm.stats.vm.v_page_count');
+    $page = (int) sysctl_value($sysctl, 'hw.pagesize');
+    $available = 0;
+    foreach (['vm.stats.vm.v_inactive_count', 'vm.stats.vm.v_laundry_count', 'vm.stats.vm.v_free_count'] as $name) {
+        $available += (int) sysctl_value($sysctl, $name);
+    }
+    if ($page <= 0 || $total <= 0) {
+        throw new \RuntimeException('sysctl reported no memory (hw.pagesize or vm.stats.vm.v_page_count is 0)');
+    }
     return ['total_bytes' => $total * $page, 'used_bytes' => max(0, $total - $available) * $page];
 }
 
@@ -897,15 +1218,21 @@ function dns_servers(): array
     }));
 }
 
-/** A status section, collected by the function of that name; if that fails, the section is empty. */
-function degrade(string $section): array
+/**
+ * A status section: what $collect returns, or, when it throws, $empty with the cause in $errors.
+ *
+ * @param mixed $empty
+ * @return mixed
+ */
+function section(array &$errors, string $section, $empty, callable $collect)
 {
-    $collect = __NAMESPACE__ . '\\' . $section;
     try {
         return $collect();
     } catch (\Throwable $e) {
-        diag("status: {$section} left empty: {$e->getMessage()}");
-        return [];
+        $message = $e->getMessage();
+        $errors[] = ['section' => $section, 'message' => $message !== '' ? $message : get_class($e)];
+        diag_once("status: {$section} not read: {$message}");
+        return $empty;
     }
 }
 
@@ -924,13 +1251,12 @@ function disks(): array
 /** Every configured interface, as Status > Interfaces shows it (get_interface_info()). */
 function interfaces(): array
 {
+    if (!function_exists('get_interface_info')) {
+        throw new \RuntimeException("pfSense's get_interface_info() is not available (pfsense-utils.inc)");
+    }
     $configured = cfg('interfaces', []);
     if (!is_array($configured)) {
         return [];
-    }
-    $have_info = function_exists('get_interface_info');
-    if (!$have_info) {
-        diag_once('get_interface_info() is missing: interface state and counters are unknown');
     }
     $interfaces = [];
     foreach ($configured as $name => $conf) {
@@ -938,9 +1264,9 @@ function interfaces(): array
             continue;
         }
         $name = (string) $name;
-        $info = $have_info ? \get_interface_info($name) : null;
+        $info = \get_interface_info($name);
         $info = is_array($info) ? $info : [];
-        // get_interface_info() reports the live addresses; without it, only static ones are known.
+        // get_interface_info() reports the live addresses; when it knows nothing, the static ones.
         $addresses = $info !== [] ? $info : $conf;
         $description = trim((string) ($conf['descr'] ?? ''));
         $interfaces[] = [
@@ -984,15 +1310,17 @@ function counter($value): int
 /** Every active gateway, with dpinger's figures (return_gateways_status()). */
 function gateways(): array
 {
-    if (!function_exists('return_gateways_array')) {
-        diag_once('return_gateways_array() is missing: no gateways are reported');
-        return [];
+    foreach (['return_gateways_array', 'return_gateways_status'] as $function) {
+        if (!function_exists($function)) {
+            throw new \RuntimeException("pfSense's {$function}() is not available (gwlb.inc)");
+        }
     }
     $configured = \return_gateways_array();
-    $states = function_exists('return_gateways_status') ? \return_gateways_status(true) : [];
+    $states = \return_gateways_status(true);
     if (!is_array($configured)) {
-        return [];
+        throw new \RuntimeException('return_gateways_array() returned no list');
     }
+    $states = is_array($states) ? $states : [];
     $gateways = [];
     foreach ($configured as $key => $gateway) {
         if (!is_array($gateway)) {
@@ -1039,22 +1367,21 @@ function gateway_status(array $state): string
 /** The services Status > Services lists (get_services()), running or stopped. */
 function services(): array
 {
-    if (!function_exists('get_services')) {
-        diag_once('get_services() is missing: no services are reported');
-        return [];
+    foreach (['get_services', 'get_service_status'] as $function) {
+        if (!function_exists($function)) {
+            throw new \RuntimeException("pfSense's {$function}() is not available (service-utils.inc)");
+        }
     }
     $listed = \get_services();
     if (!is_array($listed)) {
-        return [];
+        throw new \RuntimeException('get_services() returned no list');
     }
     $services = [];
     foreach ($listed as $service) {
         if (!is_array($service) || ($service['name'] ?? '') === '') {
             continue;
         }
-        $running = function_exists('get_service_status')
-            ? (bool) \get_service_status($service)
-            : !empty($service['status']);
+        $running = (bool) \get_service_status($service);
         $services[] = [
             'name' => (string) $service['name'],
             'description' => service_description($service),
@@ -1066,7 +1393,7 @@ function services(): array
 
 /**
  * Start, stop or restart one service the way Status > Services does (service_control_*() from
- * service-utils.inc), then report it as `status` lists it.
+ * service-utils.inc), then report it as `status` lists it, its state read after the action.
  *
  * @param mixed $params {"name": "unbound", "action": "restart"}
  */
@@ -1080,6 +1407,13 @@ function service_control($params): array
     $function = "service_control_{$action}";
     if (!function_exists('get_services') || !function_exists($function)) {
         throw new Failure('internal', "pfSense's get_services() or {$function}() is not available (service-utils.inc)");
+    }
+    if (!function_exists('get_service_status')) {
+        // Checked before acting: the answer must be the state read after the action, never a guess.
+        throw new Failure(
+            'internal',
+            "pfSense's get_service_status() is not available (service-utils.inc): the agent cannot tell the service's state after the action, so it did not act"
+        );
     }
     $listed = \get_services();
     $found = null;
@@ -1100,7 +1434,7 @@ function service_control($params): array
         }
     }
     $function($name, $extras);
-    $running = function_exists('get_service_status') ? (bool) \get_service_status($found) : $action !== 'stop';
+    $running = (bool) \get_service_status($found); // read again, after the action
     return [
         'name' => $name,
         'description' => service_description($found),
@@ -1420,15 +1754,7 @@ function diag_shutdown($params): array
  */
 function power(string $action, string $function, string $script): array
 {
-    // On a firewall only root can reboot or halt it; refuse before answering "accepted". (Under
-    // MUDMAP_AGENT_ROOT, the stub pfSense of the tests, the stubs stand in for the real thing.)
-    if (Runtime::$root === '' && function_exists('posix_geteuid') && posix_geteuid() !== 0) {
-        throw new Failure(
-            'internal',
-            "cannot {$action}: the agent does not run as root on this firewall, so pfSense would refuse; "
-            . 'reboot it from the pfSense web interface (Diagnostics > Reboot) or give the Mudmap agent root'
-        );
-    }
+    // Only root can reboot or halt: dispatch() has refused a non-root agent with not_root already.
     require_system_inc($function);
     if (function_exists($function)) {
         $act = function () use ($function): void {

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
+pub mod pfsense_host;
 pub mod sshd;
 
 use futures::FutureExt;

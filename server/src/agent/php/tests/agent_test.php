@@ -19,7 +19,7 @@ const BOOTTIME = 1700000000; // kern.boottime in the stub (mudmap_stub.inc)
 const TIMEOUT = 120.0;
 const ERROR_CODES = [
     'bad_request', 'unsupported_version', 'unknown_method', 'invalid_params', 'not_found',
-    'conflict', 'locked', 'busy', 'frame_too_large', 'internal',
+    'conflict', 'locked', 'busy', 'frame_too_large', 'not_root', 'write_failed', 'internal',
 ];
 // Every run uses php.ini settings that would print errors on stdout: the agent must override them.
 const PHP_ARGS = ['-d', 'display_errors=stdout', '-d', 'error_reporting=-1', '-d', 'log_errors=0'];
@@ -34,12 +34,12 @@ define('FIXTURE', dirname(__DIR__, 4) . '/tests/fixtures/pfsense-root');
 const HELLO = [
     'agent_version' => 'string', 'protocol' => 'u32', 'hostname' => 'string',
     'pfsense' => ['version' => 'string', 'edition' => 'string'], 'platform' => 'string',
-    'capabilities' => ['list', 'string'],
+    'capabilities' => ['list', 'string'], 'euid' => 'u32',
 ];
 const STATUS = [
-    'uptime_secs' => 'u64',
-    'cpu' => ['usage_pct' => 'f64', 'load' => ['array3', 'f64'], 'cores' => 'u32'],
-    'memory' => ['total_bytes' => 'u64', 'used_bytes' => 'u64'],
+    'uptime_secs' => '?u64',
+    'cpu' => ['usage_pct' => '?f64', 'load' => ['array3', 'f64'], 'cores' => '?u32'],
+    'memory' => ['nullable', ['total_bytes' => 'u64', 'used_bytes' => 'u64']],
     'disks' => ['list', ['mount' => 'string', 'total_bytes' => 'u64', 'used_bytes' => 'u64']],
     'interfaces' => ['list', [
         'name' => 'string', 'device' => 'string', 'description' => 'string', 'status' => 'string',
@@ -52,7 +52,10 @@ const STATUS = [
     'services' => ['list', ['name' => 'string', 'description' => 'string', 'status' => 'string']],
     'hostname' => 'string', 'platform' => 'string', 'dns_servers' => ['list', 'string'],
     'config_hash' => 'string',
+    'errors' => ['list', ['section' => 'string', 'message' => 'string']],
 ];
+const ACCESS_ENSURED = ['created' => 'bool', 'others' => ['list', 'string'], 'config_hash' => 'string'];
+const ACCESS_REMOVED = ['removed' => 'bool', 'others' => ['list', 'string'], 'agent_removed' => 'bool', 'config_hash' => 'string'];
 const CONFIG_DOCUMENT = ['hash' => 'string', 'xml' => 'string'];
 const DHCP_LEASES = ['leases' => ['list', [
     'ip' => 'string', 'mac' => 'string', 'hostname' => 'string', 'interface' => 'string', 'kind' => 'string',
@@ -64,9 +67,14 @@ const ARP_TABLE = ['entries' => ['list', [
 const PACKAGES = ['packages' => ['list', ['name' => 'string', 'version' => 'string', 'description' => 'string']]];
 const POWER_ACCEPTED = ['action' => 'string'];
 const CAPABILITIES = [
-    'hello', 'status', 'config.get', 'account.ensure', 'account.remove', 'service.control',
+    'hello', 'status', 'config.get', 'access.ensure', 'access.remove', 'account.remove', 'service.control',
     'dhcp.leases', 'arp.table', 'packages.list', 'diag.reboot', 'diag.shutdown',
 ];
+// The forced command of Mudmap's authorized_keys line, byte for byte (server/src/activation/remote.rs).
+const DISPATCHER = <<<'SH'
+/bin/sh -c 'case $SSH_ORIGINAL_COMMAND in mudmap-install-agent) umask 022 && /bin/mkdir -p /usr/local/share/mudmap && /bin/cat > /usr/local/share/mudmap/agent.php.new && /bin/mv -f /usr/local/share/mudmap/agent.php.new /usr/local/share/mudmap/agent.php;; *) test -f /usr/local/share/mudmap/agent.php || exit 127; exec /usr/local/bin/php /usr/local/share/mudmap/agent.php serve;; esac'
+SH;
+const KEY_OPTIONS = ',no-pty,no-port-forwarding,no-agent-forwarding,no-X11-forwarding';
 
 /** @return string[] where $value does not fit $schema */
 function schema_errors(mixed $value, string|array $schema, string $at = '$'): array
@@ -77,12 +85,17 @@ function schema_errors(mixed $value, string|array $schema, string $at = '$'): ar
             'u64' => is_int($value) && $value >= 0,
             '?u64' => $value === null || (is_int($value) && $value >= 0),
             '?i64' => $value === null || is_int($value),
+            '?u32' => $value === null || (is_int($value) && $value >= 0 && $value <= 0xFFFFFFFF),
             'f64' => is_int($value) || is_float($value),
+            '?f64' => $value === null || is_int($value) || is_float($value),
             'string' => is_string($value),
             '?string' => $value === null || is_string($value),
             'bool' => is_bool($value),
         };
         return $ok ? [] : ["{$at}: expected {$schema}, got " . json_encode($value)];
+    }
+    if (($schema[0] ?? null) === 'nullable') {
+        return $value === null ? [] : schema_errors($value, $schema[1], $at);
     }
     if (($schema[0] ?? null) === 'list' || ($schema[0] ?? null) === 'array3') {
         if (!is_array($value) || !array_is_list($value)) {
@@ -193,8 +206,9 @@ function decode_response(string $line): ?array
 function agent_env(string $root, array $extra): array
 {
     $env = getenv();
-    unset($env['MUDMAP_STUB_API'], $env['MUDMAP_STUB_FAULT']);
-    return array_merge($env, ['MUDMAP_AGENT_ROOT' => $root], $extra);
+    unset($env['MUDMAP_STUB_API'], $env['MUDMAP_STUB_FAULT'], $env['MUDMAP_AGENT_EUID']);
+    // The agent runs as root on a firewall; the tests need not: uid 0 unless a test says otherwise.
+    return array_merge($env, ['MUDMAP_AGENT_ROOT' => $root, 'MUDMAP_AGENT_EUID' => '0'], $extra);
 }
 
 /** Run the agent to completion, feeding $input to stdin while draining stdout and stderr. */
@@ -444,9 +458,9 @@ check(
     json_encode($hello),
 );
 check(
-    'hello: agent_version 1.1.0, protocol 1, capabilities as the simulator\'s (same methods, same order)',
-    ($hello['agent_version'] ?? null) === '1.1.0' && ($hello['protocol'] ?? null) === 1
-        && ($hello['capabilities'] ?? null) === CAPABILITIES,
+    'hello: agent_version 1.2.0, protocol 1, capabilities as the simulator\'s (same methods, same order), euid 0',
+    ($hello['agent_version'] ?? null) === '1.2.0' && ($hello['protocol'] ?? null) === 1
+        && ($hello['capabilities'] ?? null) === CAPABILITIES && ($hello['euid'] ?? null) === 0,
     json_encode($hello['capabilities'] ?? null),
 );
 [, $r] = call_once($root, request(2, 'hello', ['protocols' => [7]]));
@@ -532,6 +546,7 @@ check(
     json_encode([$services['openvpn'] ?? null, $services['haproxy'] ?? null]),
 );
 check('status: config_hash is the SHA-256 of config.xml', ($status['config_hash'] ?? null) === $config_hash, json_encode($status['config_hash'] ?? null));
+check('status: every section read, errors empty', ($status['errors'] ?? null) === [], json_encode($status['errors'] ?? null));
 
 echo "# config.get\n";
 [$run, $r] = call_once($root, request(20, 'config.get'));
@@ -732,92 +747,202 @@ $run = run_agent($root, ['call'], request(102, 'status') . "\n", ['MUDMAP_STUB_A
 $bare = ($run->responses() ?? [])[0]['result'] ?? null;
 check('status helpers missing: status still answered with the Status shape', $run->status === 0 && schema_errors($bare, STATUS) === [], $run->describe());
 check(
-    'status helpers missing: figures degrade to 0 / empty, interfaces from config with status "unknown"',
-    ($bare['uptime_secs'] ?? null) === 0 && ($bare['cpu']['usage_pct'] ?? null) === 0.0 && ($bare['memory']['total_bytes'] ?? null) === 0
-        && ($bare['gateways'] ?? null) === [] && ($bare['services'] ?? null) === []
-        && array_column($bare['interfaces'] ?? [], 'status') === ['unknown', 'unknown', 'unknown', 'unknown']
-        && array_column($bare['interfaces'] ?? [], 'ipv4') === ['198.51.100.10/24', '192.168.1.1/24', '172.16.10.1/24', null],
+    'status helpers missing: uptime, CPU usage and cores, memory null; interfaces, gateways, services empty; disks still read',
+    is_array($bare) && $bare['uptime_secs'] === null && $bare['cpu']['usage_pct'] === null && $bare['cpu']['cores'] === null
+        && $bare['memory'] === null
+        && ($bare['interfaces'] ?? null) === [] && ($bare['gateways'] ?? null) === [] && ($bare['services'] ?? null) === []
+        && count($bare['disks'] ?? []) === 1 && count($bare['cpu']['load'] ?? []) === 3,
     json_encode($bare),
 );
-check('status helpers missing: each absence reported once on stderr', substr_count($run->stderr, 'get_interface_info() is missing') === 1 && str_contains($run->stderr, 'get_sysctl() is missing'), $run->stderr);
+$bare_errors = array_column($bare['errors'] ?? [], 'message', 'section');
+check(
+    'status helpers missing: each unread section in errors with its cause (the missing function)',
+    array_keys($bare_errors) === ['uptime', 'cpu', 'memory', 'interfaces', 'gateways', 'services']
+        && str_contains($bare_errors['uptime'], 'get_sysctl()') && str_contains($bare_errors['interfaces'], 'get_interface_info()')
+        && str_contains($bare_errors['gateways'], 'return_gateways_array()') && str_contains($bare_errors['services'], 'get_services()'),
+    json_encode($bare['errors'] ?? null),
+);
+[$run, $r] = call_once($root, request(103, 'status'), ['MUDMAP_STUB_FAULT' => 'sysctl_empty']);
+$empty = $r['result'] ?? null;
+$empty_errors = array_column($empty['errors'] ?? [], 'message', 'section');
+check(
+    'sysctl reporting nothing: uptime, CPU usage and cores, memory null, each with what sysctl did not report; the rest read',
+    schema_errors($empty, STATUS) === [] && $empty['uptime_secs'] === null && $empty['cpu']['usage_pct'] === null
+        && $empty['cpu']['cores'] === null && $empty['memory'] === null
+        && $empty_errors === [
+            'uptime' => 'sysctl did not report kern.boottime',
+            'cpu' => 'sysctl did not report kern.cp_time; sysctl did not report kern.smp.cpus or hw.ncpu',
+            'memory' => 'sysctl did not report vm.stats.vm.v_page_count',
+        ]
+        && count($empty['interfaces']) === 4 && count($empty['services']) === 8,
+    $run->describe(),
+);
 
-echo "# account.ensure / account.remove\n";
-$acct_root = fresh_root();
-$acct_config = "{$acct_root}/cf/conf/config.xml";
-$key_line = 'command="/bin/sh -c \'case $SSH_ORIGINAL_COMMAND in *) exec true;; esac\'",no-pty,no-port-forwarding ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOv mudmap';
-$accounts_of = static function (string $root): array {
-    $file = "{$root}/tmp/mudmap_stub_accounts.json";
-    return is_file($file) ? json_decode((string)file_get_contents($file), true) : [];
-};
-$users_of = static function (string $root): array {
+echo "# access.ensure / access.remove\n";
+/** A base64 ed25519 public key blob (68 characters), derived from $seed. */
+function ed25519_key(string $seed): string
+{
+    return base64_encode("\0\0\0\x0bssh-ed25519\0\0\0\x20" . hash('sha256', $seed, true));
+}
+function access_line(string $key, string $comment, string $command = DISPATCHER, string $options = KEY_OPTIONS): string
+{
+    return 'command="' . $command . '"' . $options . " ssh-ed25519 {$key} {$comment}";
+}
+/** The decoded authorized keys of the uid-0 user in config.xml ('' when none). */
+function admin_keys(string $root): ?string
+{
     $doc = new DOMDocument();
     $doc->load("{$root}/cf/conf/config.xml");
-    $users = [];
-    foreach ((new DOMXPath($doc))->query('/pfsense/system/user') as $node) {
-        $user = [];
-        foreach ($node->childNodes as $child) {
-            if ($child instanceof DOMElement) {
-                $user[$child->tagName][] = $child->textContent;
-            }
-        }
-        $users[$user['name'][0]] = $user;
+    foreach ((new DOMXPath($doc))->query('/pfsense/system/user[uid="0"]') as $node) {
+        $keys = (new DOMXPath($doc))->query('authorizedkeys', $node)->item(0);
+        return $keys === null ? '' : base64_decode($keys->textContent);
     }
-    return $users;
-};
-$before = tree_digest($acct_root);
-foreach ([
-    'another account' => ['name' => 'admin', 'authorized_key' => $key_line],
-    'no forced command' => ['name' => 'mudmap', 'authorized_key' => 'ssh-ed25519 AAAA mudmap'],
-    'two lines' => ['name' => 'mudmap', 'authorized_key' => $key_line . "\nssh-ed25519 AAAA other"],
-    'no params' => null,
-] as $what => $params) {
-    [$run, $r] = call_once($acct_root, request(200, 'account.ensure', $params));
-    check("account.ensure with {$what}: invalid_params, nothing written", error_code($r) === 'invalid_params' && tree_digest($acct_root) === $before, json_encode($r));
+    return null;
 }
-[$run, $r] = call_once($acct_root, request(201, 'account.ensure', ['name' => 'mudmap', 'authorized_key' => $key_line]));
-check('account.ensure: created', ($r['result'] ?? null) === ['created' => true] && $run->status === 0, $run->describe());
-$users = $users_of($acct_root);
-$mudmap = $users['mudmap'] ?? [];
-check(
-    'account.ensure: a pfSense user in config.xml (uid from nextuid, shell access, the key base64 as pfSense stores it, a bcrypt hash)',
-    ($mudmap['uid'][0] ?? null) === '2000' && ($mudmap['priv'] ?? null) === ['user-shell-access']
-        && base64_decode($mudmap['authorizedkeys'][0] ?? '') === $key_line . "\n"
-        && str_starts_with($mudmap['bcrypt-hash'][0] ?? '', '$2y$')
-        && isset($users['admin']),
-    json_encode($mudmap),
-);
-check('account.ensure: nextuid advanced, revision says why', str_contains((string)file_get_contents($acct_config), '<nextuid>2001</nextuid>') && str_contains((string)file_get_contents($acct_config), 'Mudmap: created the service account mudmap'));
-$system = $accounts_of($acct_root)['mudmap'] ?? null;
-check('account.ensure: local_user_set() made the system account with its authorized_keys', ($system['uid'] ?? null) === 2000 && ($system['shell'] ?? null) === '/bin/tcsh' && ($system['authorized_keys'] ?? null) === $key_line . "\n", json_encode($system));
-$hash_before = $mudmap['bcrypt-hash'][0] ?? '';
-$renewed = str_replace('AAAAC3NzaC1lZDI1NTE5AAAAIOv', 'AAAAC3NzaC1lZDI1NTE5AAAAIXX', $key_line);
-[$run, $r] = call_once($acct_root, request(202, 'account.ensure', ['name' => 'mudmap', 'authorized_key' => $renewed]));
-$users = $users_of($acct_root);
-check(
-    'account.ensure again: key replaced, same uid and password hash, one user',
-    ($r['result'] ?? null) === ['created' => false] && ($users['mudmap']['uid'][0] ?? null) === '2000'
-        && base64_decode($users['mudmap']['authorizedkeys'][0] ?? '') === $renewed . "\n"
-        && ($users['mudmap']['bcrypt-hash'][0] ?? null) === $hash_before && count($users) === 2
-        && ($accounts_of($acct_root)['mudmap']['authorized_keys'] ?? null) === $renewed . "\n",
-    json_encode($r),
-);
-[$run, $r] = call_once($acct_root, request(203, 'hello'), ['MUDMAP_STUB_API' => '2.6']);
+function root_keys_file(string $root): ?string
+{
+    $file = "{$root}/root/.ssh/authorized_keys";
+    return is_file($file) ? (string) file_get_contents($file) : null;
+}
+$instance = 'a1b2c3d4-e5f6-4789-abcd-ef0123456789';
+$other_instance = '7d1c0000-1111-4222-8333-944455556666';
+$device = '0193aaaa-bbbb-7ccc-8ddd-eeeeeeeeeeee';
+$line_a = access_line(ed25519_key('device key 1'), "mudmap:{$instance}:{$device}");
+$line_a2 = access_line(ed25519_key('device key 2, re-activated'), "mudmap:{$instance}:{$device}");
+$line_b = access_line(ed25519_key('another Mudmap'), "mudmap:{$other_instance}:fw-7");
+$acc_root = fresh_root();
+$admin_own = admin_keys($acc_root);
+check('fixture: admin (uid 0) has keys of its own, no trailing newline, CRLF as a browser sends', is_string($admin_own) && str_contains($admin_own, "admin@laptop\r\nssh-ed25519") && !str_ends_with($admin_own, "\n"), json_encode($admin_own));
+$before = tree_digest($acc_root);
+$bad_lines = [
+    'another command' => access_line(ed25519_key('x'), 'mudmap:i:d', '/bin/sh -c true'),
+    'an extra option' => access_line(ed25519_key('x'), 'mudmap:i:d', DISPATCHER, KEY_OPTIONS . ',no-user-rc'),
+    'a missing option' => access_line(ed25519_key('x'), 'mudmap:i:d', DISPATCHER, ',no-pty,no-port-forwarding,no-agent-forwarding'),
+    'options in another order' => access_line(ed25519_key('x'), 'mudmap:i:d', DISPATCHER, ',no-port-forwarding,no-pty,no-agent-forwarding,no-X11-forwarding'),
+    'an rsa key' => str_replace('ssh-ed25519 ', 'ssh-rsa ', access_line(ed25519_key('x'), 'mudmap:i:d')),
+    'a second line' => $line_a . "\n" . $line_b,
+    'a trailing newline' => $line_a . "\n",
+    'a comment without device' => access_line(ed25519_key('x'), 'mudmap:i'),
+    'a comment of another tool' => access_line(ed25519_key('x'), 'other:i:d'),
+    'a comment with a space' => access_line(ed25519_key('x'), 'mudmap:i:d extra'),
+    'a key blob of the wrong length' => access_line(base64_encode("\0\0\0\x0bssh-ed25519\0\0\0\x20" . str_repeat('k', 35)), 'mudmap:i:d'),
+    'a 68-character blob that is no ed25519 key' => access_line(base64_encode("\0\0\0\x0bssh-ed25518\0\0\0\x20" . str_repeat('k', 32)), 'mudmap:i:d'),
+    'a key that is not base64' => access_line(str_repeat('*', 68), 'mudmap:i:d'),
+];
+foreach ($bad_lines as $what => $bad) {
+    [$run, $r] = call_once($acc_root, request(200, 'access.ensure', ['authorized_key' => $bad]));
+    check("access.ensure with {$what}: invalid_params, nothing written", error_code($r) === 'invalid_params' && tree_digest($acc_root) === $before, $run->describe());
+}
+foreach (['no params' => null, 'a number' => ['authorized_key' => 5]] as $what => $params) {
+    [$run, $r] = call_once($acc_root, request(201, 'access.ensure', $params));
+    check("access.ensure with {$what}: invalid_params", error_code($r) === 'invalid_params' && tree_digest($acc_root) === $before, $run->describe());
+}
+
+[$run, $r] = call_once($acc_root, request(202, 'access.ensure', ['authorized_key' => $line_a]));
+$xml = (string) file_get_contents("{$acc_root}/cf/conf/config.xml");
+check('access.ensure: created, no others, exactly the AccessEnsured fields', ($r['result']['created'] ?? null) === true && ($r['result']['others'] ?? null) === [] && schema_errors($r['result'] ?? null, ACCESS_ENSURED) === [], $run->describe());
+check('access.ensure: config_hash is the hash of config.xml after the write', ($r['result']['config_hash'] ?? null) === 'sha256:' . hash('sha256', $xml));
+check('access.ensure: appended after admin\'s own keys (kept byte for byte), a newline added first', admin_keys($acc_root) === $admin_own . "\n" . $line_a . "\n", json_encode(admin_keys($acc_root)));
+check('access.ensure: local_user_set() wrote root\'s authorized_keys', root_keys_file($acc_root) === $admin_own . "\n" . $line_a . "\n", json_encode(root_keys_file($acc_root)));
+check('access.ensure: the revision names the device, Mudmap\'s lock was taken', str_contains($xml, "mudmap:{$instance}:{$device}") && str_contains($xml, '<description>Mudmap: ') && is_file("{$acc_root}/tmp/mudmap.lock"));
+[$run, $r] = call_once($acc_root, request(203, 'access.ensure', ['authorized_key' => $line_b]));
+check('access.ensure of another Mudmap\'s line: created, the first listed in others', ($r['result']['created'] ?? null) === true && ($r['result']['others'] ?? null) === ["mudmap:{$instance}:{$device}"], $run->describe());
+[$run, $r] = call_once($acc_root, request(204, 'access.ensure', ['authorized_key' => $line_a2]));
+check('access.ensure of the same device with a new key: created false, others lists the other instance', ($r['result']['created'] ?? null) === false && ($r['result']['others'] ?? null) === ["mudmap:{$other_instance}:fw-7"], $run->describe());
+check('access.ensure again: the line replaced in place, the other instance\'s line and admin\'s keys untouched', admin_keys($acc_root) === $admin_own . "\n" . $line_a2 . "\n" . $line_b . "\n" && root_keys_file($acc_root) === admin_keys($acc_root), json_encode(admin_keys($acc_root)));
+[$run, $r] = call_once($acc_root, request(205, 'access.ensure', ['authorized_key' => $line_a2]), ['MUDMAP_STUB_API' => '2.6']);
+check('access.ensure on the 2.6 API (no config_set_path), same line again: created false, nothing else changed', ($r['result']['created'] ?? null) === false && admin_keys($acc_root) === $admin_own . "\n" . $line_a2 . "\n" . $line_b . "\n", $run->describe());
+[$run, $r] = call_once($acc_root, request(206, 'hello'));
 check('the config written is one pfSense parses again', ($r['ok'] ?? false) === true, $run->describe());
-[$run, $r] = call_once($acct_root, request(204, 'account.ensure', ['name' => 'mudmap', 'authorized_key' => $key_line]), ['MUDMAP_STUB_API' => '2.6']);
-check('account.ensure on the 2.6 API (no config_set_path): key replaced', ($r['result'] ?? null) === ['created' => false] && base64_decode($users_of($acct_root)['mudmap']['authorizedkeys'][0] ?? '') === $key_line . "\n", $run->describe());
-@mkdir("{$acct_root}/usr/local/share/mudmap", 0755, true);
-file_put_contents("{$acct_root}/usr/local/share/mudmap/agent.php", '<?php // installed agent');
-[$run, $r] = call_once($acct_root, request(205, 'account.remove', ['name' => 'mudmap']));
+
+@mkdir("{$acc_root}/usr/local/share/mudmap", 0755, true);
+file_put_contents("{$acc_root}/usr/local/share/mudmap/agent.php", '<?php // installed agent');
+[$run, $r] = call_once($acc_root, request(207, 'access.remove', ['authorized_key' => $line_a2, 'agent' => true]));
 check(
-    'account.remove: user gone from config.xml and the system, admin kept, agent kept',
-    ($r['result'] ?? null) === ['removed' => true] && !isset($users_of($acct_root)['mudmap']) && isset($users_of($acct_root)['admin'])
-        && !isset($accounts_of($acct_root)['mudmap']) && is_file("{$acct_root}/usr/local/share/mudmap/agent.php"),
-    json_encode($r),
+    'access.remove: removed, the other Mudmap line remains (others), so the agent is kept',
+    ($r['result']['removed'] ?? null) === true && ($r['result']['others'] ?? null) === ["mudmap:{$other_instance}:fw-7"]
+        && ($r['result']['agent_removed'] ?? null) === false && schema_errors($r['result'] ?? null, ACCESS_REMOVED) === []
+        && is_file("{$acc_root}/usr/local/share/mudmap/agent.php"),
+    $run->describe(),
 );
-[$run, $r] = call_once($acct_root, request(206, 'account.remove', ['name' => 'mudmap', 'agent' => true]));
-check('account.remove again with agent: removed false, agent directory gone', ($r['result'] ?? null) === ['removed' => false] && !is_dir("{$acct_root}/usr/local/share/mudmap"), json_encode($r));
-[$run, $r] = call_once($acct_root, request(207, 'account.remove', ['name' => 'root']));
-check('account.remove of another account: invalid_params', error_code($r) === 'invalid_params', json_encode($r));
+check('access.remove: only its line gone, admin\'s keys and the other line kept, in config and root\'s file', admin_keys($acc_root) === $admin_own . "\n" . $line_b . "\n" && root_keys_file($acc_root) === admin_keys($acc_root), json_encode(admin_keys($acc_root)));
+check('access.remove: config_hash of the written config', ($r['result']['config_hash'] ?? null) === 'sha256:' . hash_file('sha256', "{$acc_root}/cf/conf/config.xml"));
+$before = tree_digest($acc_root);
+[$run, $r] = call_once($acc_root, request(208, 'access.remove', ['authorized_key' => $line_a2]));
+check('access.remove again: removed false, nothing written', ($r['result']['removed'] ?? null) === false && ($r['result']['agent_removed'] ?? null) === false && tree_digest($acc_root) === $before, $run->describe());
+[$run, $r] = call_once($acc_root, request(209, 'access.remove', ['authorized_key' => $line_b, 'agent' => 'yes']));
+check('access.remove with agent not a boolean: invalid_params', error_code($r) === 'invalid_params' && tree_digest($acc_root) === $before, $run->describe());
+[$run, $r] = call_once($acc_root, request(210, 'access.remove', ['authorized_key' => $line_b . ' x']));
+check('access.remove with a line off the template: invalid_params', error_code($r) === 'invalid_params' && tree_digest($acc_root) === $before, $run->describe());
+[$run, $r] = call_once($acc_root, request(211, 'access.remove', ['authorized_key' => $line_b, 'agent' => true]));
+check(
+    'access.remove of the last Mudmap line with agent: removed, agent directory gone, admin\'s keys kept',
+    ($r['result']['removed'] ?? null) === true && ($r['result']['others'] ?? null) === [] && ($r['result']['agent_removed'] ?? null) === true
+        && !file_exists("{$acc_root}/usr/local/share/mudmap") && admin_keys($acc_root) === $admin_own . "\n"
+        && root_keys_file($acc_root) === $admin_own . "\n",
+    $run->describe(),
+);
+
+echo "# writes that do not take effect, and a non-root agent\n";
+$fail_root = fresh_root();
+$before = tree_digest($fail_root);
+[$run, $r] = call_once($fail_root, request(220, 'access.ensure', ['authorized_key' => $line_a]), ['MUDMAP_STUB_FAULT' => 'write_fails']);
+check('write_config() failing: write_failed naming write_config(), config.xml unchanged', error_code($r) === 'write_failed' && str_contains($r['error']['message'] ?? '', 'write_config()') && hash_file('sha256', "{$fail_root}/cf/conf/config.xml") === $before['cf/conf/config.xml'], $run->describe());
+$lost_root = fresh_root();
+[$run, $r] = call_once($lost_root, request(221, 'access.ensure', ['authorized_key' => $line_a]), ['MUDMAP_STUB_FAULT' => 'keys_lost']);
+check('root\'s authorized_keys not written: write_failed saying which file', error_code($r) === 'write_failed' && str_contains($r['error']['message'] ?? '', '/root/.ssh/authorized_keys'), $run->describe());
+$nonroot_root = fresh_root();
+$before = tree_digest($nonroot_root);
+foreach (['status' => null, 'config.get' => null, 'access.ensure' => ['authorized_key' => $line_a], 'diag.reboot' => null] as $method => $params) {
+    [$run, $r] = call_once($nonroot_root, request(222, $method, $params), ['MUDMAP_AGENT_EUID' => '2000']);
+    check("{$method} as uid 2000: not_root naming the uid, nothing done", error_code($r) === 'not_root' && str_contains($r['error']['message'] ?? '', 'uid 2000') && tree_digest($nonroot_root) === $before, $run->describe());
+}
+[$run, $r] = call_once($nonroot_root, request(223, 'hello'), ['MUDMAP_AGENT_EUID' => '2000']);
+check('hello as uid 2000: answered, euid 2000', ($r['result']['euid'] ?? null) === 2000 && ($r['result']['agent_version'] ?? null) === '1.2.0', $run->describe());
+
+echo "# account.remove (the service account of agents before 1.2.0)\n";
+$legacy_user = static fn (string $descr): string => "\t\t<user>\n\t\t\t<name>mudmap</name>\n\t\t\t<descr><![CDATA[{$descr}]]></descr>\n"
+    . "\t\t\t<scope>user</scope>\n\t\t\t<bcrypt-hash>\$2y\$10\$0000000000000000000000.fixture.not.a.real.hash.000000</bcrypt-hash>\n"
+    . "\t\t\t<uid>2000</uid>\n\t\t\t<priv>user-shell-access</priv>\n\t\t\t<authorizedkeys>" . base64_encode($line_a . "\n") . "</authorizedkeys>\n\t\t</user>\n";
+$with_user = static function (string $root, string $descr) use ($legacy_user, $line_a): void {
+    $file = "{$root}/cf/conf/config.xml";
+    file_put_contents($file, str_replace("\t\t<nextuid>", $legacy_user($descr) . "\t\t<nextuid>", (string) file_get_contents($file)));
+    @mkdir("{$root}/tmp", 0755, true);
+    file_put_contents("{$root}/tmp/mudmap_stub_accounts.json", json_encode(['mudmap' => ['uid' => 2000, 'shell' => '/bin/tcsh', 'home' => '/home/mudmap', 'authorized_keys' => $line_a . "\n"]]));
+};
+$users_in = static function (string $root): array {
+    $doc = new DOMDocument();
+    $doc->load("{$root}/cf/conf/config.xml");
+    $names = [];
+    foreach ((new DOMXPath($doc))->query('/pfsense/system/user/name') as $node) {
+        $names[] = $node->textContent;
+    }
+    return $names;
+};
+$legacy_root = fresh_root();
+$before = tree_digest($legacy_root);
+foreach (['root' => ['name' => 'root'], 'admin' => ['name' => 'admin'], 'no name' => null] as $what => $params) {
+    [$run, $r] = call_once($legacy_root, request(230, 'account.remove', $params));
+    check("account.remove of {$what}: invalid_params, nothing written", error_code($r) === 'invalid_params' && tree_digest($legacy_root) === $before, $run->describe());
+}
+[$run, $r] = call_once($legacy_root, request(231, 'account.remove', ['name' => 'mudmap']));
+check('account.remove without such a user: removed false, nothing written', ($r['result'] ?? null) === ['removed' => false] && tree_digest($legacy_root) === $before, $run->describe());
+$with_user($legacy_root, 'Somebody else\'s mudmap user');
+$before = tree_digest($legacy_root);
+[$run, $r] = call_once($legacy_root, request(232, 'account.remove', ['name' => 'mudmap']));
+check('account.remove of a "mudmap" user without Mudmap\'s description: conflict, left alone', error_code($r) === 'conflict' && tree_digest($legacy_root) === $before, $run->describe());
+$legacy_root = fresh_root();
+$with_user($legacy_root, 'Mudmap service account: its SSH key can only run the Mudmap agent');
+[$run, $r] = call_once($legacy_root, request(233, 'account.remove', ['name' => 'mudmap']));
+$accounts = json_decode((string) file_get_contents("{$legacy_root}/tmp/mudmap_stub_accounts.json"), true);
+check(
+    'account.remove of the legacy account: removed from config.xml and the system (local_user_del), admin kept',
+    ($r['result'] ?? null) === ['removed' => true] && $users_in($legacy_root) === ['admin'] && !isset($accounts['mudmap'])
+        && str_contains((string) file_get_contents("{$legacy_root}/cf/conf/config.xml"), 'Mudmap: removed the service account mudmap'),
+    $run->describe(),
+);
+[$run, $r] = call_once($legacy_root, request(234, 'account.remove', ['name' => 'mudmap', 'agent' => true]));
+check('account.remove again: removed false', ($r['result'] ?? null) === ['removed' => false], $run->describe());
 
 echo "# service.control\n";
 $svc_root = fresh_root();
@@ -832,6 +957,8 @@ check('service.control restart: running again', ($r['result']['status'] ?? null)
 check('service.control of an unknown service: not_found', error_code($r) === 'not_found', json_encode($r));
 [, $r] = call_once($svc_root, request(304, 'service.control', ['name' => 'unbound', 'action' => 'explode']));
 check('service.control with another action: invalid_params', error_code($r) === 'invalid_params', json_encode($r));
+[, $r] = call_once($svc_root, request(305, 'service.control', ['name' => 'unbound', 'action' => 'stop']), ['MUDMAP_STUB_API' => 'bare']);
+check('service.control without pfSense\'s service functions: internal', error_code($r) === 'internal', json_encode($r));
 
 echo "# dhcp.leases, arp.table, packages.list (read-only)\n";
 $read_root = fresh_root();
@@ -1002,7 +1129,8 @@ chmod("{$rc_root}/etc/rc.reboot", 0755);
 @mkdir("{$rc_root}/tmp", 0755, true);
 [$run, $r] = call_once($rc_root, request(426, 'diag.reboot'), ['MUDMAP_STUB_API' => 'bare']);
 $deadline = microtime(true) + 10;
-while ($power_of($rc_root) === null && microtime(true) < $deadline) {
+// Until the line is written: the stand-in's `>>` creates the file before echo writes to it.
+while ($power_of($rc_root) !== "rc.reboot\n" && microtime(true) < $deadline) {
     usleep(100000);
 }
 check(
