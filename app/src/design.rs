@@ -211,7 +211,7 @@ fn StepsDemo() -> impl IntoView {
             .with_detail("SSH-2.0-OpenSSH_9.7 at 198.51.100.10:22"),
         Step::new("Confirm host key", StepStatus::Done),
         Step::new("Detect pfSense", StepStatus::Active),
-        Step::new("Create service account", StepStatus::Pending),
+        Step::new("Add Mudmap's key to the admin account", StepStatus::Pending),
         Step::new("Install agent", StepStatus::Failed).with_detail("Disk full on /var"),
     ];
     view! {

@@ -179,7 +179,8 @@ pub trait DeviceService: Send + Sync {
         id: String,
         input: DeviceInput,
     ) -> Result<Device, AppError>;
-    /// Delete a device; unless `force`, its service account and agent are removed from it first.
+    /// Delete a device; unless `force`, Mudmap's key line and agent are removed from it first (and
+    /// the removal proven).
     async fn delete(&self, caller: &Caller, id: String, force: bool) -> Result<(), AppError>;
     async fn probe(&self, caller: &Caller, id: String) -> Result<HostKeyProbe, AppError>;
     /// Start an activation run; returns its id.

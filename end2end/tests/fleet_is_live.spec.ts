@@ -16,7 +16,7 @@ async function fault(index: number, patch: Record<string, boolean>) {
 }
 
 test("the fleet page shows live health: a firewall that stops answering turns offline and comes back, without a reload", async ({ page }) => {
-  test.setTimeout(90_000);
+  test.setTimeout(150_000);
   await signInAsDemo(page, "/devices");
   const form = page.locator("form").filter({ has: page.getByRole("button", { name: "Add device" }) });
   await form.getByRole("textbox", { name: "Name" }).fill("e2e-live");
@@ -51,6 +51,14 @@ test("the fleet page shows live health: a firewall that stops answering turns of
   await expect(live).toContainText("Offline", { timeout: 20_000 });
   await fault(2, { refuse: false });
   // The engine's reconnect backoff has grown while the device refused (up to 16 s by now).
+  await expect(live).toContainText("Online", { timeout: 45_000 });
+
+  // Mudmap's key logs in but no longer as root (as if its line had moved to a normal account):
+  // said at once, with what to do, never a silent Online.
+  await fault(2, { no_root: true, drop_connections: true });
+  await expect(live).toContainText("No root access", { timeout: 20_000 });
+  await expect(live).toContainText("re-activate the device");
+  await fault(2, { no_root: false, drop_connections: true });
   await expect(live).toContainText("Online", { timeout: 45_000 });
 
   // Sorting by a column says so to assistive technology.

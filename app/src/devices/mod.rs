@@ -263,8 +263,8 @@ pub async fn update_device(
     respond(services()?.devices.update(&caller, id, input).await)
 }
 
-/// Delete a device. An activated device's service account and agent are removed from it first;
-/// when that fails the error says why, and `force` deletes the record anyway.
+/// Delete a device. An activated device's key line and agent are removed from it first, and the
+/// removal proven; when that fails the error says what stays, and `force` deletes the record anyway.
 #[server(prefix = "/api", endpoint = "devices/delete")]
 pub async fn delete_device(id: String, #[server(default)] force: bool) -> Result<(), AppError> {
     use crate::services::{caller, respond, services};

@@ -487,7 +487,7 @@ async fn undo(
     Some(text)
 }
 
-/// A fresh ed25519 key for one device's service account.
+/// A fresh ed25519 key for one device (its line in admin's authorized keys).
 fn new_service_key() -> Result<PrivateKey, String> {
     let mut seed = zeroize::Zeroizing::new([0u8; 32]);
     rand::fill(&mut seed[..]);

@@ -37,10 +37,10 @@ macro_rules! install_script {
 /// Writes the agent (its bytes on standard input) atomically: a new file, then a rename.
 pub const INSTALL_AGENT: &str = concat!("/bin/sh -c '", install_script!(), "'");
 
-/// What the service account may ask for besides the agent: reinstalling it (bytes on stdin).
+/// What the device's key may ask for besides the agent: reinstalling it (bytes on stdin).
 pub const SELF_HEAL: &str = "mudmap-install-agent";
 
-/// The forced command of the service account's key. pfSense gives shell users tcsh, so the
+/// The forced command of the device's key line. pfSense gives some accounts tcsh, so the
 /// dispatcher runs under `/bin/sh` explicitly; a missing agent exits 127 (as a shell does for a
 /// missing command), which the engine reads as "agent missing".
 pub const FORCED_COMMAND: &str = concat!(

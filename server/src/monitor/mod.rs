@@ -158,14 +158,10 @@ enum Write {
         device: DeviceId,
         error: String,
     },
-    /// It answers, but Mudmap's key has no root access there: nothing can be changed until it
-    /// is re-activated (shown at once, not after the offline grace period).
-    NoAccess {
-        device: DeviceId,
-        reason: String,
-    },
-    /// A reboot or shutdown Mudmap asked for has begun: health set, no mail.
-    Expected {
+    /// A health that is announced but never mailed: a reboot or shutdown Mudmap asked for has
+    /// begun, or the device answers without root (no access until it is re-activated: shown at
+    /// once, not after the offline grace period).
+    Quiet {
         device: DeviceId,
         health: Health,
         reason: String,
@@ -229,7 +225,7 @@ async fn run(
                 Outage::Shutdown => Health::Offline,
             };
             device.counters = None;
-            writes.push(Write::Expected {
+            writes.push(Write::Quiet {
                 device: id,
                 health: device.health,
                 reason,
@@ -367,8 +363,9 @@ fn settle(
             device.counters = None;
             (device.health != Health::NoAccess).then(|| {
                 device.health = Health::NoAccess;
-                Write::NoAccess {
+                Write::Quiet {
                     device: id.clone(),
+                    health: Health::NoAccess,
                     reason: format!(
                         "Mudmap's key has no root access ({detail}): re-activate the device"
                     ),
@@ -401,8 +398,8 @@ async fn save(
     let now = now_ms();
     let mut tx = store.begin().await?;
     let mut changed = Vec::new();
-    // Outages Mudmap caused: announced, never mailed.
-    let mut expected = Vec::new();
+    // Outages Mudmap caused, and no root access: announced, never mailed.
+    let mut quiet = Vec::new();
     for write in writes {
         match write {
             Write::Answered {
@@ -479,23 +476,7 @@ async fn save(
                     changed.push((device, reading.health, reading.reason.clone(), Some(*was)));
                 }
             }
-            Write::NoAccess { device, reason } => {
-                sqlx::query(
-                    "INSERT INTO device_status (device_id, org_id, health, health_reason, health_since, \
-                     last_error, updated_at) SELECT id, org_id, 'no_access', $2, $3, $2, $3 \
-                     FROM devices WHERE id = $1 \
-                     ON CONFLICT (device_id) DO UPDATE SET health = 'no_access', \
-                     health_reason = excluded.health_reason, health_since = excluded.health_since, \
-                     last_error = excluded.last_error, updated_at = excluded.updated_at",
-                )
-                .bind(&*device.0)
-                .bind(reason)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-                expected.push((device, Health::NoAccess, reason.clone()));
-            }
-            Write::Expected {
+            Write::Quiet {
                 device,
                 health,
                 reason,
@@ -513,7 +494,7 @@ async fn save(
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
-                expected.push((device, *health, reason.clone()));
+                quiet.push((device, *health, reason.clone()));
             }
             Write::Offline { device, error } => {
                 sqlx::query(
@@ -534,12 +515,12 @@ async fn save(
             }
         }
     }
-    let mut events = Vec::with_capacity(changed.len() + expected.len());
+    let mut events = Vec::with_capacity(changed.len() + quiet.len());
     let changed = changed
         .into_iter()
         .map(|(device, health, reason, was)| (device, health, reason, was, true))
         .chain(
-            expected
+            quiet
                 .into_iter()
                 .map(|(device, health, reason)| (device, health, reason, None, false)),
         );

@@ -2,10 +2,11 @@
 //! fleet runs:
 //!
 //! - `GET  /devices` — every device: index, port, hostname, version, faults, and whether the
-//!   agent and the service account are on it, and which services run
+//!   agent and a Mudmap key line are on it (`service_account`), and which services run
 //! - `PATCH /devices/{index}/faults` — `{"refuse":true}`, `{"stall":false}`, `{"host_key_changed":true}`,
 //!   `{"drop_connections":true}`, `{"gateway_down":true}`, and the activation faults `key_only`,
-//!   `not_pfsense`, `agent_install_fails`, `account_fails` (access.ensure fails; fields optional). After a shutdown from
+//!   `not_pfsense`, `agent_install_fails`, `account_fails` (access.ensure and access.remove fail), `no_root` (the key logs in without root;
+//!   fields optional). After a shutdown from
 //!   Mudmap, `{"refuse":false}` powers the device on again.
 //! - `PATCH /faults` — the same for every device
 //! - `POST /devices/{index}/lockouts/clear` — lift sshguard-style lockouts

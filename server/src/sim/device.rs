@@ -59,6 +59,10 @@ pub struct Faults {
     pub account_fails: bool,
     /// The WAN gateway's monitor IP stops answering (dpinger reports it down, 100 % loss).
     pub gateway_down: bool,
+    /// Mudmap's key still logs in, but not as root (as if its line had moved to a normal account):
+    /// the agent answers `not_root` and cannot be replaced.
+    #[serde(default)]
+    pub no_root: bool,
 }
 
 /// A partial update of [`Faults`]; absent fields keep their value.
@@ -75,6 +79,7 @@ pub struct FaultPatch {
     pub agent_install_fails: Option<bool>,
     pub account_fails: Option<bool>,
     pub gateway_down: Option<bool>,
+    pub no_root: Option<bool>,
 }
 
 impl Faults {
@@ -97,6 +102,7 @@ impl Faults {
             (&mut self.agent_install_fails, patch.agent_install_fails),
             (&mut self.account_fails, patch.account_fails),
             (&mut self.gateway_down, patch.gateway_down),
+            (&mut self.no_root, patch.no_root),
         ] {
             if let Some(v) = value {
                 *field = v;

@@ -235,8 +235,8 @@ impl russh::server::Handler for DeviceSession {
         let key: &PublicKey = key.public_key;
         if let Some(login) = self.device.login_with_key(user, key) {
             self.principal = Some(match login {
-                KeyLogin::Root => Principal::Service,
-                KeyLogin::Legacy => Principal::Legacy,
+                KeyLogin::Root if !self.device.faults().no_root => Principal::Service,
+                KeyLogin::Root | KeyLogin::Legacy => Principal::Legacy,
             });
             return Ok(Auth::Accept);
         }

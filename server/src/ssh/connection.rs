@@ -337,7 +337,8 @@ impl Actor {
             .is_none_or(|heal| heal.version == hello.agent_version)
     }
 
-    /// Self-heal: write the shipped agent through the service account, then open it again.
+    /// Self-heal: write the shipped agent through the device's key (its forced command allows
+    /// exactly this), then open it again.
     async fn reinstall_agent(
         &self,
         session: &Session,

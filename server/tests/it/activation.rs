@@ -154,6 +154,20 @@ impl World {
         self.api.call("devices/probe", &[("id", id)]).await
     }
 
+    /// Add device `index` and activate it; its id.
+    async fn activated(&self, index: u32) -> String {
+        let id = self.add(index).await;
+        let view = self
+            .activate(&id, DEVICE_PASSWORD, &self.fingerprint(index))
+            .await;
+        assert_eq!(view["outcome"], "active", "{view:#}");
+        assert!(
+            !detail_of(&view, "access").contains("Another Mudmap"),
+            "{view:#}"
+        );
+        id
+    }
+
     /// Start a run and wait for its end; returns the final view.
     async fn activate(&self, id: &str, password: &str, fingerprint: &str) -> Value {
         let (status, run) = self
@@ -699,11 +713,7 @@ async fn the_fleet_shows_health_from_polls_and_streams_changes() {
     let anonymous = world.server.get("/api/events").await;
     assert_eq!(anonymous.status(), 401);
     let mut stream = world.events().await;
-    let id = world.add(0).await;
-    let view = world
-        .activate(&id, DEVICE_PASSWORD, &world.fingerprint(0))
-        .await;
-    assert_eq!(view["outcome"], "active", "{view:#}");
+    let id = world.activated(0).await;
     let other = world.add(1).await;
     assert!(stream.headers()["content-type"]
         .to_str()
@@ -992,15 +1002,7 @@ fn detail_of(view: &Value, key: &str) -> String {
 async fn two_organisations_each_get_their_own_line_and_neither_removes_the_others() {
     let world = world(1).await;
     let sim = world.sim.device(0).unwrap().clone();
-    let first = world.add(0).await;
-    let view = world
-        .activate(&first, DEVICE_PASSWORD, &world.fingerprint(0))
-        .await;
-    assert_eq!(view["outcome"], "active", "{view:#}");
-    assert!(
-        !detail_of(&view, "access").contains("Another Mudmap"),
-        "{view:#}"
-    );
+    let first = world.activated(0).await;
 
     // A second organisation registers the same firewall: its own line, and it is told.
     let (status, org) = world
@@ -1052,11 +1054,7 @@ async fn two_organisations_each_get_their_own_line_and_neither_removes_the_other
 async fn a_removal_that_cannot_be_verified_is_not_reported_done() {
     let world = world(1).await;
     let sim = world.sim.device(0).unwrap().clone();
-    let id = world.add(0).await;
-    let view = world
-        .activate(&id, DEVICE_PASSWORD, &world.fingerprint(0))
-        .await;
-    assert_eq!(view["outcome"], "active", "{view:#}");
+    let id = world.activated(0).await;
     // pfSense cannot save the change: delete refuses and says what stays and where.
     sim.patch_faults(FaultPatch {
         account_fails: Some(true),
@@ -1092,11 +1090,7 @@ async fn a_removal_that_cannot_be_verified_is_not_reported_done() {
 async fn a_device_activated_the_old_way_asks_for_reactivation_which_removes_the_old_account() {
     let world = world(1).await;
     let sim = world.sim.device(0).unwrap().clone();
-    let id = world.add(0).await;
-    let view = world
-        .activate(&id, DEVICE_PASSWORD, &world.fingerprint(0))
-        .await;
-    assert_eq!(view["outcome"], "active", "{view:#}");
+    let id = world.activated(0).await;
     world.fleet_row_when(&id, |r| r["health"] == "Online").await;
 
     // As an installation from before agent 1.2.0 left it: the key on the `mudmap` account (no
@@ -1162,11 +1156,7 @@ async fn a_device_activated_the_old_way_asks_for_reactivation_which_removes_the_
 async fn stored_versions_follow_what_the_agent_reports() {
     let world = world(1).await;
     let sim = world.sim.device(0).unwrap().clone();
-    let id = world.add(0).await;
-    let view = world
-        .activate(&id, DEVICE_PASSWORD, &world.fingerprint(0))
-        .await;
-    assert_eq!(view["outcome"], "active", "{view:#}");
+    let id = world.activated(0).await;
     let before = world.device(&id).await["pfsense"]
         .as_str()
         .unwrap()
