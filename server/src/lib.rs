@@ -21,6 +21,7 @@ pub mod monitor;
 pub mod notify;
 pub mod operate;
 pub mod orgs;
+pub mod pfsense;
 pub mod services;
 pub mod shutdown;
 pub mod sim;

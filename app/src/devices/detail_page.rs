@@ -83,7 +83,10 @@ fn Detail(
 ) -> impl IntoView {
     let subtitle = format!("{} port {}", detail.device.host, detail.device.port);
     let age = detail.last_seen_ms.map(|at| ago(detail.now_ms - at));
-    let stale = matches!(detail.health, Health::Offline | Health::Rebooting);
+    let stale = matches!(
+        detail.health,
+        Health::Offline | Health::Rebooting | Health::NoAccess
+    );
     let freshness = match (&age, stale) {
         (Some(age), true) => format!("Last known data from {age}."),
         (Some(age), false) => format!("Last polled {age}."),

@@ -8,6 +8,7 @@ pub mod agent;
 pub mod control;
 pub mod device;
 pub mod latency;
+pub mod layout;
 pub mod model;
 pub mod ssh;
 

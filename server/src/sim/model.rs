@@ -8,6 +8,8 @@ use std::time::Instant;
 
 use sha2::{Digest, Sha256};
 
+use super::layout::Layout;
+
 use crate::agent::protocol::{
     ArpEntry, ArpTable, ConfigDocument, Cpu, DhcpLease, DhcpLeases, Disk, Gateway, Interface,
     Memory, Package, Packages, PfSenseVersion, Service, Status,
@@ -94,6 +96,8 @@ pub struct DeviceModel {
     pub phase: f64,
     /// The WAN gateway does not answer (a fault switched by the control API).
     pub gateway_down: bool,
+    /// The generated sections (VLANs, NAT, routes, many rules), rendered on demand.
+    pub layout: Layout,
     /// Hash of [`DeviceModel::config_xml`], kept current by [`DeviceModel::changed`].
     hash: String,
 }
@@ -223,6 +227,7 @@ impl DeviceModel {
             uptime_offset: 3_600 + noise % (40 * 86_400),
             phase: (noise % 6_283) as f64 / 1_000.0,
             gateway_down: false,
+            layout: Layout::new(seed, index),
             hash: String::new(),
         };
         model.changed();
@@ -265,7 +270,9 @@ impl DeviceModel {
             }
             let _ = writeln!(x, "\t\t</{}>", i.name);
         }
+        self.layout.write_vlan_interfaces(&mut x, self.index);
         let _ = writeln!(x, "\t</interfaces>");
+        self.layout.write_vlans(&mut x);
         let _ = writeln!(x, "\t<gateways>");
         let _ = writeln!(x, "\t\t<gateway_item>");
         let _ = writeln!(x, "\t\t\t<interface>wan</interface>");
@@ -273,7 +280,10 @@ impl DeviceModel {
         let _ = writeln!(x, "\t\t\t<name>WAN_GW</name>");
         let _ = writeln!(x, "\t\t\t<ipprotocol>inet</ipprotocol>");
         let _ = writeln!(x, "\t\t</gateway_item>");
+        self.layout.write_gateways(&mut x, self.index);
         let _ = writeln!(x, "\t</gateways>");
+        self.layout.write_routes(&mut x);
+        self.layout.write_nat(&mut x, self.index);
         let _ = writeln!(x, "\t<aliases>");
         for a in &self.aliases {
             let _ = writeln!(x, "\t\t<alias>");
@@ -307,6 +317,7 @@ impl DeviceModel {
             let _ = writeln!(x, "\t\t\t<descr><![CDATA[{}]]></descr>", r.description);
             let _ = writeln!(x, "\t\t</rule>");
         }
+        self.layout.write_rules(&mut x);
         let _ = writeln!(x, "\t</filter>");
         let _ = writeln!(x, "\t<revision>");
         let _ = writeln!(x, "\t\t<time>1700000000</time>");

@@ -1282,6 +1282,14 @@ async fn activate_operate_delete_and_reactivate_on_pfsenses_own_code() {
         host.config_xml().contains("Mudmap: "),
         "write_config() recorded no revision"
     );
+    // The configuration model reads what pfSense's own write_config() wrote, and round-trips it.
+    let model = mudmap::pfsense::Config::parse(&host.config_xml()).unwrap();
+    assert_eq!(
+        mudmap::pfsense::Config::parse(&model.to_xml()).unwrap(),
+        model
+    );
+    let admin = model.users().into_iter().find(|u| u.uid == "0").unwrap();
+    assert_eq!(admin.authorized_keys, 2, "the admin's own key and Mudmap's");
     let device = world.device(&id).await;
     assert_eq!(device["pfsense"], "CE 2.8.0", "{device}");
     assert_eq!(
