@@ -27,6 +27,7 @@ pub struct Services {
     pub orgs: Arc<dyn OrgService>,
     pub devices: Arc<dyn DeviceService>,
     pub groups: Arc<dyn GroupService>,
+    pub backups: Arc<dyn BackupService>,
 }
 
 /// How far a session has got.
@@ -236,6 +237,19 @@ pub trait GroupService: Send + Sync {
         device_id: String,
         member: bool,
     ) -> Result<Group, AppError>;
+}
+
+/// Configuration backups of the caller's organisation's devices.
+#[async_trait::async_trait]
+pub trait BackupService: Send + Sync {
+    /// A device's revisions, newest first (any member).
+    async fn revisions(
+        &self,
+        caller: &Caller,
+        device_id: String,
+    ) -> Result<Vec<crate::devices::backups::Revision>, AppError>;
+    /// Queue a backup now (operators and above; audited).
+    async fn back_up(&self, caller: &Caller, device_id: String) -> Result<(), AppError>;
 }
 
 /// A device admin password on its way to the activation run: never printed, wiped when dropped.

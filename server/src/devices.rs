@@ -601,6 +601,20 @@ impl Access {
                 },
             )
             .await?;
+            // The first backup, once the engine has the device (it is handed over after this
+            // commit).
+            crate::backups::BackupJob {
+                device_id: plan.device_id.clone(),
+                source: crate::backups::Source::Activation,
+                actor_id: Some(self.caller.user_id.clone()),
+            }
+            .enqueue(
+                &deps.queue,
+                &mut tx,
+                &self.org_id,
+                std::time::Duration::from_secs(2),
+            )
+            .await?;
             for recipient_id in admins_of(&mut tx, &self.org_id).await? {
                 MailJob::DeviceActivated {
                     org_id: self.org_id.clone(),

@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod activation;
 pub mod agent;
 pub mod audit;
+pub mod backups;
 pub mod bench;
 pub mod cli;
 pub mod config;
@@ -85,8 +86,20 @@ pub async fn run(
     drop(master_key);
     let public_url = settings.public_url(addr);
     let mailer = mail::Mailer::from_settings(&settings.smtp, &settings.data_dir)?;
+    let engine = ssh::Engine::new(
+        ssh::EngineConfig::default(),
+        Arc::new(ssh::MemoryHostKeys::new()),
+    );
     let queue = jobs::Queue::new(store.clone());
     let mut registry = jobs::worker::Registry::new();
+    registry.register(
+        backups::BACKUP_JOB,
+        backups::BackupHandler::new(backups::Backups::new(
+            store.clone(),
+            engine.clone(),
+            sealer.clone(),
+        )),
+    );
     registry.register(
         notify::MAIL_JOB,
         Arc::new(notify::MailHandler::new(
@@ -117,10 +130,6 @@ pub async fn run(
         sealer: sealer.clone(),
         minter,
     };
-    let engine = ssh::Engine::new(
-        ssh::EngineConfig::default(),
-        Arc::new(ssh::MemoryHostKeys::new()),
-    );
     let demo = if settings.demo.devices > 0 {
         let org_id = demo::ensure_account(&store, settings.demo.password.as_ref()).await?;
         let control = match settings.demo.control.as_deref().map(str::trim) {
@@ -174,6 +183,7 @@ pub async fn run(
         orgs: Arc::new(orgs::OrgService::new(account_deps)),
         devices: devices.clone(),
         groups: Arc::new(groups::GroupService::new(store.clone())),
+        backups: backups::service::BackupService::new(store.clone(), queue.clone()),
     };
     let state = AppState {
         leptos,

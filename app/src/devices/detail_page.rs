@@ -6,6 +6,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
 use super::detail::{control_service, fetch_device_detail, DeviceDetail, Sample};
+use super::history_tab::{HistoryState, HistoryTab};
 use super::power::{PowerPanel, PowerState};
 use super::status::{Service, Status};
 use super::status_tab::{StatusTab, TablesState};
@@ -19,7 +20,7 @@ use crate::ui::page::PageHeader;
 use crate::ui::tabs::{TabItem, TabPanel, Tabs};
 use crate::ui::toast::use_toasts;
 
-const TABS: [TabItem; 6] = [
+const TABS: [TabItem; 7] = [
     TabItem {
         id: "system",
         label: "System",
@@ -44,6 +45,10 @@ const TABS: [TabItem; 6] = [
         id: "diagnostics",
         label: "Diagnostics",
     },
+    TabItem {
+        id: "history",
+        label: "History",
+    },
 ];
 
 #[component]
@@ -60,6 +65,7 @@ pub fn DeviceDetailPage() -> impl IntoView {
     // Kept across live re-reads: the open tab, the Status tab's tables, a half-typed confirmation.
     let active = RwSignal::new("system");
     let tables = TablesState::new(Signal::derive(id));
+    let history = HistoryState::new(Signal::derive(id));
     let power = PowerState::new();
     view! {
         <Transition fallback=|| view! { <p>"Loading…"</p> }>
@@ -68,7 +74,7 @@ pub fn DeviceDetailPage() -> impl IntoView {
                     <PageHeader title="Device" subtitle=""/>
                     <p class="form-error" role="alert">{e.to_string()}</p>
                 }.into_any(),
-                Ok(detail) => view! { <Detail detail active tables power/> }.into_any(),
+                Ok(detail) => view! { <Detail detail active tables history power/> }.into_any(),
             })}
         </Transition>
     }
@@ -79,6 +85,7 @@ fn Detail(
     detail: DeviceDetail,
     active: RwSignal<&'static str>,
     tables: TablesState,
+    history: HistoryState,
     power: PowerState,
 ) -> impl IntoView {
     let subtitle = format!("{} port {}", detail.device.host, detail.device.port);
@@ -98,6 +105,7 @@ fn Detail(
     let name = detail.device.name.clone();
     let (health, reason) = (detail.health, detail.reason.clone());
     let device_id = detail.device.id.clone();
+    let history_device = detail.device.id.clone();
     let managed = detail.device.state == super::DeviceState::Active;
     let for_power = detail.device.clone();
     view! {
@@ -126,6 +134,9 @@ fn Detail(
         <TabPanel id="diagnostics" active>
             <PowerPanel device=for_power health state=power/>
             <p class="hint">"Ping, traceroute and the state table arrive with the next agent methods."</p>
+        </TabPanel>
+        <TabPanel id="history" active>
+            <HistoryTab state=history device_id=history_device managed shown=Signal::derive(move || active.get() == "history")/>
         </TabPanel>
     }
 }

@@ -4,8 +4,10 @@
 
 pub mod activate_dialog;
 pub mod activation;
+pub mod backups;
 pub mod detail;
 pub mod detail_page;
+pub mod history_tab;
 pub mod page;
 pub mod power;
 pub mod status;

@@ -772,6 +772,8 @@ async fn organisations_are_isolated_from_each_other(db: &TestDbRef) {
         ),
         ("devices/activation", vec![("id", "no-such-run")], 404),
         ("devices/tables", vec![("id", &alpha_device)], 404),
+        ("devices/revisions", vec![("id", &alpha_device)], 404),
+        ("devices/backup", vec![("id", &alpha_device)], 404),
         (
             "devices/power",
             vec![
@@ -1135,6 +1137,16 @@ async fn devices_are_added_edited_and_deleted_by_the_right_roles(db: &TestDbRef)
     assert_eq!(
         status, 403,
         "a viewer cannot stop a service, even by calling the server directly"
+    );
+    // Viewers read the configuration history but cannot start a backup.
+    let (status, body) = viewer.call("devices/revisions", &[("id", &id)]).await;
+    assert_eq!((status, body), (200, serde_json::json!([])));
+    let (status, _) = viewer.call("devices/backup", &[("id", &id)]).await;
+    assert_eq!(status, 403);
+    let (status, body) = operator.call("devices/backup", &[("id", &id)]).await;
+    assert_eq!(
+        status, 422,
+        "an inactive device cannot be backed up: {body}"
     );
 
     // A new address forgets the pinned host key (a different machine must be confirmed again).

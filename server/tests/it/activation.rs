@@ -1462,3 +1462,75 @@ echo "made";
         .await;
     world.stop().await;
 }
+
+/// A device's configuration revisions (the History tab's server function).
+async fn revisions_when(world: &World, id: &str, count: usize) -> Vec<Value> {
+    for _ in 0..300 {
+        let (status, list) = world.api.call("devices/revisions", &[("id", id)]).await;
+        assert_eq!(status, 200, "{list}");
+        let list = list.as_array().unwrap().clone();
+        if list.len() >= count {
+            return list;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{id} never had {count} revisions");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backups_are_taken_at_activation_and_on_request_stored_once_and_sealed() {
+    let world = world(1).await;
+    let sim = world.sim.device(0).unwrap().clone();
+    let id = world.activated(0).await;
+
+    // The first backup is taken after activation, as a job.
+    let first = revisions_when(&world, &id, 1).await;
+    let expected = sim.model.lock().unwrap().config_document();
+    assert_eq!(first[0]["source"], "activation", "{first:?}");
+    assert_eq!(first[0]["config_hash"], expected.hash);
+    assert_eq!(first[0]["size"], expected.xml.len());
+    assert_eq!(
+        first[0]["pf_description"],
+        "admin@10.0.0.2 (Local Database): Initial setup"
+    );
+
+    // On request: a second revision of the same configuration, stored once.
+    let (status, body) = world.api.call("devices/backup", &[("id", &id)]).await;
+    assert_eq!(status, 200, "{body}");
+    let both = revisions_when(&world, &id, 2).await;
+    assert_eq!(both[0]["source"], "manual", "newest first: {both:?}");
+    assert_eq!(both[0]["config_hash"], both[1]["config_hash"]);
+    assert_eq!(world.audit("device.backup").await.len(), 1);
+
+    let store =
+        mudmap::store::Store::connect(&world.settings.database_url(), &world.settings.database)
+            .await
+            .unwrap();
+    let blobs: Vec<(String, String)> = sqlx::query_as("SELECT org_id, sealed FROM config_blobs")
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(blobs.len(), 1, "an unchanged configuration is stored once");
+    // Sealed at rest: nothing of the configuration is readable in the database…
+    assert!(!blobs[0].1.contains("pfsense") && blobs[0].1.len() < expected.xml.len());
+    // …and it opens again, byte for byte, with the master key.
+    let master =
+        mudmap::crypto::MasterKey::load_or_create(&world.settings.master_key_file()).unwrap();
+    let backups = mudmap::backups::Backups::new(
+        store.clone(),
+        mudmap::ssh::Engine::new(
+            mudmap::ssh::EngineConfig::default(),
+            std::sync::Arc::new(mudmap::ssh::MemoryHostKeys::new()),
+        ),
+        std::sync::Arc::new(mudmap::crypto::Sealer::new(&master)),
+    );
+    let revision = both[1]["id"].as_str().unwrap();
+    assert_eq!(
+        backups.read(&blobs[0].0, revision).await.unwrap(),
+        expected.xml
+    );
+    // Another organisation's id opens nothing.
+    assert!(backups.read("another-org", revision).await.is_err());
+    store.close().await;
+    world.stop().await;
+}
