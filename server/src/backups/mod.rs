@@ -6,8 +6,9 @@
 //!
 //! Backups run as durable jobs ([`BACKUP_JOB`], one per device at a time), so they survive a
 //! restart and share the worker's bounded concurrency instead of competing with polling. What
-//! triggers them: activation, and a person asking (more — a schedule, drift, around changes —
-//! come with the issues that need them).
+//! triggers them: activation, a person asking, and the monitor seeing a polled configuration hash
+//! that differs from the newest backup (a change made outside Mudmap: source `drift`). A schedule
+//! and backups around Mudmap's own changes come with the issues that need them.
 
 mod rows;
 pub mod service;

@@ -127,6 +127,9 @@ struct Tracked {
     /// Gateways it last reported down (None until its first answer since the monitor started:
     /// then the database's record of down gateways is the "before").
     gateways_down: Option<Vec<String>>,
+    /// The configuration hash known to be backed up (or whose backup is queued); a poll reporting
+    /// another one means the configuration changed, and a backup is queued (drift).
+    config_hash: Option<String>,
 }
 
 /// The first poll of a device lands at a stable point inside the interval (a hash of its id), so
@@ -153,6 +156,8 @@ enum Write {
         /// Gateways down now, and before this poll (None: read the database).
         gateways_down: Vec<String>,
         gateways_before: Option<Vec<String>>,
+        /// The configuration hash, when it differs from the one known to be backed up.
+        config_changed: Option<String>,
     },
     Offline {
         device: DeviceId,
@@ -205,6 +210,7 @@ async fn run(
                 uptime: None,
                 expecting: None,
                 gateways_down: None,
+                config_hash: None,
             });
         }
         let mut writes = Vec::new();
@@ -256,9 +262,14 @@ async fn run(
         }
         if !writes.is_empty() {
             match save(&store, &queue, &writes, config.mail_hold_down).await {
-                Ok(changes) => {
+                Ok((changes, backed_up)) => {
                     for event in changes {
                         let _ = events.send(event);
+                    }
+                    for (device, hash) in backed_up {
+                        if let Some(tracked) = tracked.get_mut(&device) {
+                            tracked.config_hash = Some(hash);
+                        }
                     }
                 }
                 Err(e) => {
@@ -345,6 +356,8 @@ fn settle(
                 .collect();
             gateways_down.sort();
             let gateways_before = device.gateways_down.replace(gateways_down.clone());
+            let config_changed = (device.config_hash.as_deref() != Some(&status.config_hash))
+                .then(|| status.config_hash.clone());
             Some(Write::Answered {
                 device: id.clone(),
                 status: serde_json::to_string(&status).unwrap_or_default(),
@@ -354,6 +367,7 @@ fn settle(
                 was,
                 gateways_down,
                 gateways_before,
+                config_changed,
             })
         }
         // A changed host key is the quarantine's business, not an outage.
@@ -388,16 +402,18 @@ fn settle(
     }
 }
 
-/// Write one tick's results in one transaction; returns the health changes to announce.
+/// Write one tick's results in one transaction; returns the health changes to announce, and the
+/// configuration hashes now known to be backed up (or queued for a backup).
 async fn save(
     store: &Store,
     queue: &Queue,
     writes: &[Write],
     hold_down: Duration,
-) -> Result<Vec<HealthEvent>, StoreError> {
+) -> Result<(Vec<HealthEvent>, Vec<(DeviceId, String)>), StoreError> {
     let now = now_ms();
     let mut tx = store.begin().await?;
     let mut changed = Vec::new();
+    let mut backed_up = Vec::new();
     // Outages Mudmap caused, and no root access: announced, never mailed.
     let mut quiet = Vec::new();
     for write in writes {
@@ -411,7 +427,13 @@ async fn save(
                 was,
                 gateways_down,
                 gateways_before,
+                config_changed,
             } => {
+                if let Some(hash) = config_changed {
+                    if drift(queue, &mut tx, device, hash).await? {
+                        backed_up.push((device.clone(), hash.clone()));
+                    }
+                }
                 if gateways_before.as_ref() != Some(gateways_down) {
                     gateway_changes(queue, &mut tx, device, gateways_down, now, hold_down).await?;
                 }
@@ -551,7 +573,40 @@ async fn save(
     }
     // Committing through the queue wakes its worker for the mails enqueued above.
     queue.commit(tx).await?;
-    Ok(events)
+    Ok((events, backed_up))
+}
+
+/// A polled configuration hash that differs from the monitor's last known one: compared with the
+/// newest backup, and a backup queued when they differ (the configuration changed since). Returns
+/// whether the hash is now accounted for; a device with no backup yet is left to its activation's
+/// backup (and checked again on the next poll).
+async fn drift(
+    queue: &Queue,
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    device: &DeviceId,
+    hash: &str,
+) -> Result<bool, StoreError> {
+    let newest: Option<(String, String)> = sqlx::query_as(
+        "SELECT config_hash, org_id FROM config_revisions WHERE device_id = $1 \
+         ORDER BY taken_at DESC, id DESC LIMIT 1",
+    )
+    .bind(&*device.0)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some((stored, org_id)) = newest else {
+        return Ok(false);
+    };
+    if stored != hash {
+        crate::backups::BackupJob {
+            device_id: device.0.to_string(),
+            source: crate::backups::Source::Drift,
+            actor_id: None,
+        }
+        .enqueue(queue, tx, &org_id, Duration::ZERO)
+        .await?;
+        tracing::info!(device.id = %device, "configuration changed since the last backup: backup queued");
+    }
+    Ok(true)
 }
 
 /// The mails a health change calls for, enqueued with the change: "offline" after the hold-down
@@ -751,6 +806,7 @@ mod tests {
                 until: now + REBOOT_WINDOW,
             }),
             gateways_down: None,
+            config_hash: None,
         }
     }
 

@@ -5,7 +5,8 @@
 //!   agent and a Mudmap key line are on it (`service_account`), and which services run
 //! - `PATCH /devices/{index}/faults` — `{"refuse":true}`, `{"stall":false}`, `{"host_key_changed":true}`,
 //!   `{"drop_connections":true}`, `{"gateway_down":true}`, and the activation faults `key_only`,
-//!   `not_pfsense`, `agent_install_fails`, `account_fails` (access.ensure and access.remove fail), `no_root` (the key logs in without root;
+//!   `not_pfsense`, `agent_install_fails`, `account_fails` (access.ensure and access.remove fail), `no_root` (the key logs in without root), `edit_config` (an admin edits the
+//!   configuration in pfSense's GUI;
 //!   fields optional). After a shutdown from
 //!   Mudmap, `{"refuse":false}` powers the device on again.
 //! - `PATCH /faults` — the same for every device

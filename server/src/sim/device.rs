@@ -74,6 +74,9 @@ pub struct FaultPatch {
     /// `true` drops every open connection now.
     #[serde(default)]
     pub drop_connections: bool,
+    /// `true` edits the configuration now, as an admin in pfSense's GUI would (an alias added).
+    #[serde(default)]
+    pub edit_config: bool,
     pub key_only: Option<bool>,
     pub not_pfsense: Option<bool>,
     pub agent_install_fails: Option<bool>,
@@ -189,6 +192,9 @@ impl SimDevice {
         self.faults.send_modify(|f| f.apply(patch));
         if let (Some(down), Ok(mut model)) = (patch.gateway_down, self.model.lock()) {
             model.gateway_down = down;
+        }
+        if let (true, Ok(mut model)) = (patch.edit_config, self.model.lock()) {
+            model.admin_edit();
         }
     }
 

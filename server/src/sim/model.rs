@@ -98,6 +98,8 @@ pub struct DeviceModel {
     pub gateway_down: bool,
     /// The generated sections (VLANs, NAT, routes, many rules), rendered on demand.
     pub layout: Layout,
+    /// Changes an admin made in pfSense's own GUI (the control API's `edit_config`).
+    pub admin_edits: u32,
     /// Hash of [`DeviceModel::config_xml`], kept current by [`DeviceModel::changed`].
     hash: String,
 }
@@ -228,6 +230,7 @@ impl DeviceModel {
             phase: (noise % 6_283) as f64 / 1_000.0,
             gateway_down: false,
             layout: Layout::new(seed, index),
+            admin_edits: 0,
             hash: String::new(),
         };
         model.changed();
@@ -319,16 +322,42 @@ impl DeviceModel {
         }
         self.layout.write_rules(&mut x);
         let _ = writeln!(x, "\t</filter>");
+        let (time, what, who) = if self.admin_edits == 0 {
+            (
+                1_700_000_000,
+                "Initial setup",
+                "admin@10.0.0.2 (Local Database)",
+            )
+        } else {
+            (
+                1_700_000_000 + u64::from(self.admin_edits) * 60,
+                "Firewall: Aliases - saved",
+                "admin@10.0.0.9 (Local Database)",
+            )
+        };
         let _ = writeln!(x, "\t<revision>");
-        let _ = writeln!(x, "\t\t<time>1700000000</time>");
-        let _ = writeln!(x, "\t\t<description><![CDATA[admin@10.0.0.2 (Local Database): Initial setup]]></description>");
+        let _ = writeln!(x, "\t\t<time>{time}</time>");
         let _ = writeln!(
             x,
-            "\t\t<username><![CDATA[admin@10.0.0.2 (Local Database)]]></username>"
+            "\t\t<description><![CDATA[{who}: {what}]]></description>"
         );
+        let _ = writeln!(x, "\t\t<username><![CDATA[{who}]]></username>");
         let _ = writeln!(x, "\t</revision>");
         let _ = writeln!(x, "</pfsense>");
         x
+    }
+
+    /// An admin edits the configuration in pfSense's GUI (outside Mudmap): an alias is added and
+    /// pfSense records who saved it.
+    pub fn admin_edit(&mut self) {
+        self.admin_edits += 1;
+        self.aliases.push(Alias {
+            name: format!("added_by_admin_{}", self.admin_edits),
+            kind: "host",
+            addresses: vec![format!("192.0.2.{}", self.admin_edits % 250 + 1)],
+            description: "Added in the pfSense GUI".to_owned(),
+        });
+        self.changed();
     }
 
     /// The current config hash (`sha256:…`).

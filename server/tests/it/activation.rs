@@ -1478,7 +1478,7 @@ async fn revisions_when(world: &World, id: &str, count: usize) -> Vec<Value> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn backups_are_taken_at_activation_and_on_request_stored_once_and_sealed() {
+async fn backups_are_taken_at_activation_on_request_and_on_change_stored_once_and_sealed() {
     let world = world(1).await;
     let sim = world.sim.device(0).unwrap().clone();
     let id = world.activated(0).await;
@@ -1502,15 +1502,35 @@ async fn backups_are_taken_at_activation_and_on_request_stored_once_and_sealed()
     assert_eq!(both[0]["config_hash"], both[1]["config_hash"]);
     assert_eq!(world.audit("device.backup").await.len(), 1);
 
+    // An admin changes the configuration in pfSense's GUI: the next poll sees the hash move, and
+    // the change is backed up with pfSense's note of who made it.
+    sim.patch_faults(FaultPatch {
+        edit_config: true,
+        ..FaultPatch::default()
+    });
+    let changed = sim.model.lock().unwrap().config_document();
+    let three = revisions_when(&world, &id, 3).await;
+    assert_eq!(three[0]["source"], "drift", "{three:?}");
+    assert_eq!(three[0]["config_hash"], changed.hash);
+    assert_eq!(
+        three[0]["pf_description"],
+        "admin@10.0.0.9 (Local Database): Firewall: Aliases - saved"
+    );
+
     let store =
         mudmap::store::Store::connect(&world.settings.database_url(), &world.settings.database)
             .await
             .unwrap();
-    let blobs: Vec<(String, String)> = sqlx::query_as("SELECT org_id, sealed FROM config_blobs")
-        .fetch_all(store.pool())
-        .await
-        .unwrap();
-    assert_eq!(blobs.len(), 1, "an unchanged configuration is stored once");
+    let blobs: Vec<(String, String)> =
+        sqlx::query_as("SELECT org_id, sealed FROM config_blobs ORDER BY created_at")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        blobs.len(),
+        2,
+        "an unchanged configuration is stored once, the changed one beside it"
+    );
     // Sealed at rest: nothing of the configuration is readable in the database…
     assert!(!blobs[0].1.contains("pfsense") && blobs[0].1.len() < expected.xml.len());
     // …and it opens again, byte for byte, with the master key.
@@ -1524,7 +1544,7 @@ async fn backups_are_taken_at_activation_and_on_request_stored_once_and_sealed()
         ),
         std::sync::Arc::new(mudmap::crypto::Sealer::new(&master)),
     );
-    let revision = both[1]["id"].as_str().unwrap();
+    let revision = three[2]["id"].as_str().unwrap();
     assert_eq!(
         backups.read(&blobs[0].0, revision).await.unwrap(),
         expected.xml
