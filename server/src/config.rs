@@ -61,6 +61,31 @@ pub struct Settings {
     pub jobs: JobSettings,
     pub demo: DemoSettings,
     pub poll: PollSettings,
+    pub backups: BackupSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct BackupSettings {
+    /// Seconds between scheduled backups of each active device (0: no schedule).
+    pub interval_secs: u64,
+    /// Seconds between two looks for devices due (and for revisions past retention).
+    pub check_secs: u64,
+    /// Revisions older than this many days are deleted…
+    pub keep_days: u64,
+    /// …except each device's newest ones, at least this many (at least 1: never the newest).
+    pub keep_at_least: u64,
+}
+
+impl Default for BackupSettings {
+    fn default() -> Self {
+        Self {
+            interval_secs: 86_400,
+            check_secs: 600,
+            keep_days: 90,
+            keep_at_least: 30,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -163,6 +188,7 @@ impl Default for Settings {
             jobs: JobSettings::default(),
             demo: DemoSettings::default(),
             poll: PollSettings::default(),
+            backups: BackupSettings::default(),
         }
     }
 }
@@ -367,6 +393,10 @@ const KEYS: &[(&str, Kind)] = &[
     ("demo.base_port", Kind::Int),
     ("poll.interval_secs", Kind::Int),
     ("poll.offline_mail_after_secs", Kind::Int),
+    ("backups.interval_secs", Kind::Int),
+    ("backups.check_secs", Kind::Int),
+    ("backups.keep_days", Kind::Int),
+    ("backups.keep_at_least", Kind::Int),
     ("demo.control", Kind::Str),
 ];
 
@@ -508,6 +538,12 @@ impl Settings {
                     "public_url {url:?} must start with https:// (or http:// for a local trial), e.g. \"https://mudmap.example.com\""
                 )));
             }
+        }
+        if self.backups.check_secs == 0 || self.backups.keep_at_least == 0 {
+            return Err(ConfigError::Invalid(
+                "backups.check_secs and backups.keep_at_least must be at least 1 (a device's newest backup is always kept)"
+                    .to_owned(),
+            ));
         }
         if self.jobs.concurrency == 0 {
             return Err(ConfigError::Invalid(
@@ -653,6 +689,17 @@ concurrency = 16                                              # MUDMAP_JOBS_CONC
 interval_secs = 30                                            # MUDMAP_POLL_INTERVAL_SECS
 # Seconds a device must stay offline before its owners and admins get a mail (no mail for a blip).
 offline_mail_after_secs = 120                                 # MUDMAP_POLL_OFFLINE_MAIL_AFTER_SECS
+
+[backups]
+# Configuration backups: also taken at activation, on request and when a change is seen.
+# Seconds between scheduled backups of every active device (0 = no schedule).
+interval_secs = 86400                                         # MUDMAP_BACKUPS_INTERVAL_SECS
+# Seconds between two looks for devices due and for backups past retention.
+check_secs = 600                                              # MUDMAP_BACKUPS_CHECK_SECS
+# Backups older than this many days are deleted…
+keep_days = 90                                                # MUDMAP_BACKUPS_KEEP_DAYS
+# …except each device's newest ones, at least this many (never fewer than 1).
+keep_at_least = 30                                            # MUDMAP_BACKUPS_KEEP_AT_LEAST
 
 [demo]
 # Simulated pfSense firewalls run inside the server, to try Mudmap out (0 = none).

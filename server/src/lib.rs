@@ -173,6 +173,11 @@ pub async fn run(
         },
         outages,
     );
+    let backup_schedule = tokio::spawn(backups::schedule::run(
+        store.clone(),
+        queue.clone(),
+        settings.backups.clone(),
+    ));
     let services = app::services::Services {
         system: Arc::new(services::system::SystemService::new(
             store.clone(),
@@ -240,6 +245,7 @@ pub async fn run(
         }
     }
     // Waits only for what is left of the grace the worker was given when shutdown began.
+    backup_schedule.abort();
     worker.shutdown(grace).await;
     monitor.stop();
     engine.shutdown().await;

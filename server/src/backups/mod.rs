@@ -7,10 +7,12 @@
 //! Backups run as durable jobs ([`BACKUP_JOB`], one per device at a time), so they survive a
 //! restart and share the worker's bounded concurrency instead of competing with polling. What
 //! triggers them: activation, a person asking, and the monitor seeing a polled configuration hash
-//! that differs from the newest backup (a change made outside Mudmap: source `drift`). A schedule
-//! and backups around Mudmap's own changes come with the issues that need them.
+//! that differs from the newest backup (a change made outside Mudmap: source `drift`), and the
+//! schedule ([`schedule`], daily by default, with retention). Backups around Mudmap's own changes
+//! come with change sets.
 
 mod rows;
+pub mod schedule;
 pub mod service;
 
 use std::io::{Read, Write};

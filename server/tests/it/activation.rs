@@ -1554,3 +1554,47 @@ async fn backups_are_taken_at_activation_on_request_and_on_change_stored_once_an
     store.close().await;
     world.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backups_follow_their_schedule_and_retention_keeps_the_newest() {
+    let world = world(1).await;
+    let id = world.activated(0).await;
+    revisions_when(&world, &id, 1).await;
+    let store =
+        mudmap::store::Store::connect(&world.settings.database_url(), &world.settings.database)
+            .await
+            .unwrap();
+    let queue = mudmap::jobs::Queue::new(store.clone());
+    // Nothing is due while the newest backup is younger than the interval.
+    assert_eq!(
+        mudmap::backups::schedule::queue_due(&store, &queue, 3_600)
+            .await
+            .unwrap(),
+        0
+    );
+    // With an interval already passed, the device is due: one scheduled backup, run by the
+    // server's worker (its queue shares the database).
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    assert_eq!(
+        mudmap::backups::schedule::queue_due(&store, &queue, 1)
+            .await
+            .unwrap(),
+        1
+    );
+    let listed = revisions_when(&world, &id, 2).await;
+    assert_eq!(listed[0]["source"], "scheduled", "{listed:?}");
+    // Retention: nothing older than 0 days beyond the newest one; the stored configuration stays
+    // (the newest revision refers to it).
+    let (revisions, blobs) = mudmap::backups::schedule::prune(&store, 0, 1)
+        .await
+        .unwrap();
+    assert_eq!((revisions, blobs), (1, 0));
+    let left = revisions_when(&world, &id, 1).await;
+    assert_eq!(left.len(), 1);
+    assert_eq!(
+        left[0]["id"], listed[0]["id"],
+        "the newest is never deleted"
+    );
+    store.close().await;
+    world.stop().await;
+}
