@@ -6,6 +6,7 @@
 //! The tree is the source of truth, so nothing the model does not understand is ever dropped or
 //! reordered. No I/O here: the configuration comes from the agent's `config.get`.
 
+pub mod diff;
 pub mod model;
 pub mod xml;
 

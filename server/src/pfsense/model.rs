@@ -43,16 +43,24 @@ impl Config {
         self.root.text_of("version")
     }
 
+    /// The `item` children of the element at `path` (none when it is absent).
+    fn items<'a>(&'a self, path: &str, item: &'a str) -> impl Iterator<Item = &'a Element> + 'a {
+        self.root
+            .at(path)
+            .into_iter()
+            .flat_map(move |s| s.all(item))
+    }
+
     pub fn system(&self) -> System {
         System::from(self.root.child("system"))
     }
 
     /// Firewall rules in pfSense's order (which is evaluation order per interface).
     pub fn rules(&self) -> Vec<Rule> {
-        self.root
-            .child("filter")
-            .map(|f| f.all("rule").enumerate().map(Rule::from).collect())
-            .unwrap_or_default()
+        self.items("filter", "rule")
+            .enumerate()
+            .map(Rule::from)
+            .collect()
     }
 
     /// Rule separators (Firewall > Rules), per interface.
@@ -76,18 +84,18 @@ impl Config {
     }
 
     pub fn aliases(&self) -> Vec<Alias> {
-        self.root
-            .child("aliases")
-            .map(|a| a.all("alias").enumerate().map(Alias::from).collect())
-            .unwrap_or_default()
+        self.items("aliases", "alias")
+            .enumerate()
+            .map(Alias::from)
+            .collect()
     }
 
     /// NAT port forwards (Firewall > NAT > Port Forward).
     pub fn port_forwards(&self) -> Vec<PortForward> {
-        self.root
-            .child("nat")
-            .map(|n| n.all("rule").enumerate().map(PortForward::from).collect())
-            .unwrap_or_default()
+        self.items("nat", "rule")
+            .enumerate()
+            .map(PortForward::from)
+            .collect()
     }
 
     /// Outbound NAT: the mode and the manual rules.
@@ -95,18 +103,20 @@ impl Config {
         let outbound = self.root.at("nat/outbound");
         OutboundNat {
             mode: outbound.map_or("", |o| o.text_of("mode")).to_owned(),
-            rules: outbound
-                .map(|o| o.all("rule").enumerate().map(OutboundRule::from).collect())
-                .unwrap_or_default(),
+            rules: self
+                .items("nat/outbound", "rule")
+                .enumerate()
+                .map(OutboundRule::from)
+                .collect(),
         }
     }
 
     /// 1:1 NAT mappings.
     pub fn one_to_one(&self) -> Vec<OneToOne> {
-        self.root
-            .child("nat")
-            .map(|n| n.all("onetoone").enumerate().map(OneToOne::from).collect())
-            .unwrap_or_default()
+        self.items("nat", "onetoone")
+            .enumerate()
+            .map(OneToOne::from)
+            .collect()
     }
 
     /// Interface assignments, in the configuration's order (wan, lan, opt1, …).
@@ -118,54 +128,38 @@ impl Config {
     }
 
     pub fn vlans(&self) -> Vec<Vlan> {
-        self.root
-            .child("vlans")
-            .map(|v| v.all("vlan").map(Vlan::from).collect())
-            .unwrap_or_default()
+        self.items("vlans", "vlan").map(Vlan::from).collect()
     }
 
     pub fn gateways(&self) -> Vec<GatewayItem> {
-        self.root
-            .child("gateways")
-            .map(|g| g.all("gateway_item").map(GatewayItem::from).collect())
-            .unwrap_or_default()
+        self.items("gateways", "gateway_item")
+            .map(GatewayItem::from)
+            .collect()
     }
 
     pub fn static_routes(&self) -> Vec<StaticRoute> {
-        self.root
-            .child("staticroutes")
-            .map(|r| r.all("route").map(StaticRoute::from).collect())
-            .unwrap_or_default()
+        self.items("staticroutes", "route")
+            .map(StaticRoute::from)
+            .collect()
     }
 
     pub fn users(&self) -> Vec<User> {
-        self.root
-            .child("system")
-            .map(|s| s.all("user").map(User::from).collect())
-            .unwrap_or_default()
+        self.items("system", "user").map(User::from).collect()
     }
 
     pub fn groups(&self) -> Vec<Group> {
-        self.root
-            .child("system")
-            .map(|s| s.all("group").map(Group::from).collect())
-            .unwrap_or_default()
+        self.items("system", "group").map(Group::from).collect()
     }
 
     /// Installed packages (System > Package Manager).
     pub fn packages(&self) -> Vec<Package> {
-        self.root
-            .at("installedpackages")
-            .map(|p| {
-                p.all("package")
-                    .map(|e| Package {
-                        name: e.text_of("name").to_owned(),
-                        version: e.text_of("version").to_owned(),
-                        descr: e.text_of("descr").to_owned(),
-                    })
-                    .collect()
+        self.items("installedpackages", "package")
+            .map(|e| Package {
+                name: e.text_of("name").to_owned(),
+                version: e.text_of("version").to_owned(),
+                descr: e.text_of("descr").to_owned(),
             })
-            .unwrap_or_default()
+            .collect()
     }
 }
 

@@ -115,6 +115,10 @@ fn simulated_firewalls_read_and_round_trip() {
         assert_eq!(config.one_to_one().len(), layout.one_to_one as usize);
         assert_eq!(config.separators().len(), layout.separators as usize);
         largest = largest.max(config.rules().len());
+        assert!(
+            super::diff::diff(&config, &config).is_empty(),
+            "device {index}"
+        );
     }
     assert!(
         largest > 1_000,
@@ -276,6 +280,8 @@ proptest! {
         }
         let mutated: String = chars.into_iter().collect();
         if let Ok(config) = Config::parse(&mutated) {
+            // A diff against the original never panics either.
+            let _ = super::diff::diff(&Config::parse(base).unwrap(), &config);
             // Whatever reads must read again the same way, and every section can be taken.
             prop_assert_eq!(Config::parse(&config.to_xml()).unwrap(), config.clone());
             let _ = (config.rules(), config.aliases(), config.port_forwards(), config.users(),
