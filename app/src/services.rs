@@ -250,6 +250,12 @@ pub trait BackupService: Send + Sync {
     ) -> Result<Vec<crate::devices::backups::Revision>, AppError>;
     /// Queue a backup now (operators and above; audited).
     async fn back_up(&self, caller: &Caller, device_id: String) -> Result<(), AppError>;
+    /// What changed in a revision since the device's revision before it (any member).
+    async fn changes(
+        &self,
+        caller: &Caller,
+        revision_id: String,
+    ) -> Result<crate::devices::backups::RevisionChanges, AppError>;
 }
 
 /// A device admin password on its way to the activation run: never printed, wiped when dropped.

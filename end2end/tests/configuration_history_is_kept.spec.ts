@@ -3,8 +3,9 @@ import { addActiveDevice, openHydrated, signInAsDemo, watchForErrors } from "./h
 
 // The `mudmap sim --fresh` fleet of playwright.config.ts; this test owns its device 5.
 const simBase = Number(process.env.MUDMAP_E2E_SIM_BASE);
+const control = `http://${process.env.MUDMAP_E2E_SIM_CONTROL}`;
 
-test("an owner finds the firewall's configuration history: backed up at activation, and again on request", async ({ page }) => {
+test("an owner finds the firewall's configuration history: backed up at activation, on request, and when an admin changes it in pfSense, with what changed in words", async ({ page }) => {
   test.setTimeout(90_000);
   await signInAsDemo(page, "/devices");
   await addActiveDevice(page, "e2e-history", simBase + 5);
@@ -31,5 +32,22 @@ test("an owner finds the firewall's configuration history: backed up at activati
     await expect(rows).toHaveCount(2, { timeout: 1_000 });
   }).toPass({ timeout: 30_000 });
   await expect(rows.first()).toContainText("On request");
+
+  // An admin changes the configuration in pfSense's GUI: Mudmap backs it up and says what changed.
+  const response = await fetch(`${control}/devices/5/faults`, {
+    method: "PATCH",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ edit_config: true }),
+  });
+  expect(response.ok).toBe(true);
+  const drift = rows.filter({ hasText: "Changed outside Mudmap" });
+  await expect(async () => {
+    await page.getByRole("button", { name: "Refresh" }).click();
+    await expect(drift).toHaveCount(1, { timeout: 1_000 });
+  }).toPass({ timeout: 30_000 });
+  await expect(drift).toContainText("Firewall: Aliases - saved");
+  await drift.getByRole("button", { name: /What changed/ }).click();
+  const changes = page.getByRole("region", { name: "Changes in this backup" });
+  await expect(changes.getByTestId("config-changes")).toContainText("alias added_by_admin_1 added (host): 192.0.2.2");
   expect(errors).toEqual([]);
 });

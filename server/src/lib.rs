@@ -92,13 +92,10 @@ pub async fn run(
     );
     let queue = jobs::Queue::new(store.clone());
     let mut registry = jobs::worker::Registry::new();
+    let config_backups = backups::Backups::new(store.clone(), engine.clone(), sealer.clone());
     registry.register(
         backups::BACKUP_JOB,
-        backups::BackupHandler::new(backups::Backups::new(
-            store.clone(),
-            engine.clone(),
-            sealer.clone(),
-        )),
+        backups::BackupHandler::new(config_backups.clone()),
     );
     registry.register(
         notify::MAIL_JOB,
@@ -188,7 +185,7 @@ pub async fn run(
         orgs: Arc::new(orgs::OrgService::new(account_deps)),
         devices: devices.clone(),
         groups: Arc::new(groups::GroupService::new(store.clone())),
-        backups: backups::service::BackupService::new(store.clone(), queue.clone()),
+        backups: backups::service::BackupService::new(store.clone(), queue.clone(), config_backups),
     };
     let state = AppState {
         leptos,

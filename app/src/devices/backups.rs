@@ -41,6 +41,30 @@ impl Revision {
     }
 }
 
+/// What changed in a revision, compared with the device's revision before it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevisionChanges {
+    /// When the revision compared with was taken; none for a device's first backup.
+    pub previous_at_ms: Option<i64>,
+    pub changes: Vec<ConfigChange>,
+}
+
+/// One difference, in people's words (secrets are never spelled out).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigChange {
+    /// rules, aliases, nat, interfaces, users, packages, system, or another section's name.
+    pub section: String,
+    pub text: String,
+}
+
+/// What changed in a revision since the one before it (noise such as revision stamps ignored).
+#[server(prefix = "/api", endpoint = "devices/revision-changes")]
+pub async fn fetch_revision_changes(id: String) -> Result<RevisionChanges, AppError> {
+    use crate::services::{caller, respond, services};
+    let caller = respond(caller())?;
+    respond(services()?.backups.changes(&caller, id).await)
+}
+
 /// The device's configuration revisions, newest first.
 #[server(prefix = "/api", endpoint = "devices/revisions")]
 pub async fn fetch_revisions(id: String) -> Result<Vec<Revision>, AppError> {

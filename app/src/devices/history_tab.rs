@@ -4,7 +4,9 @@
 
 use leptos::prelude::*;
 
-use super::backups::{back_up_now, fetch_revisions, Revision};
+use super::backups::{
+    back_up_now, fetch_revision_changes, fetch_revisions, Revision, RevisionChanges,
+};
 use crate::auth::use_role;
 use crate::error::AppError;
 use crate::roles::Role;
@@ -17,6 +19,9 @@ pub struct HistoryState {
     opened: RwSignal<bool>,
     refresh: RwSignal<u32>,
     revisions: Resource<Option<Result<Vec<Revision>, AppError>>>,
+    /// The revision whose changes are shown, and its changes.
+    selected: RwSignal<Option<(String, i64)>>,
+    changes: Resource<Option<Result<RevisionChanges, AppError>>>,
 }
 
 impl HistoryState {
@@ -33,10 +38,22 @@ impl HistoryState {
                 }
             },
         );
+        let selected = RwSignal::new(None::<(String, i64)>);
+        let changes = Resource::new(
+            move || selected.get().map(|(id, _)| id),
+            |id| async move {
+                match id {
+                    Some(id) => Some(fetch_revision_changes(id).await),
+                    None => None,
+                }
+            },
+        );
         Self {
             opened,
             refresh,
             revisions,
+            selected,
+            changes,
         }
     }
 }
@@ -54,6 +71,8 @@ pub fn HistoryTab(
         opened,
         refresh,
         revisions,
+        selected,
+        changes,
     } = state;
     Effect::new(move |_| {
         if shown.get() && !opened.get_untracked() {
@@ -103,14 +122,17 @@ pub fn HistoryTab(
                             <thead><tr>
                                 <th scope="col">"Backed up"</th><th scope="col">"Why"</th><th scope="col">"pfSense's note"</th>
                                 <th scope="col">"By"</th><th scope="col">"Size"</th><th scope="col">"Hash"</th>
+                                <th scope="col"><span class="visually-hidden">"Changes"</span></th>
                             </tr></thead>
                             <tbody>
                                 {list.is_empty().then(|| view! {
-                                    <tr><td colspan="6" class="table-empty">"No backups yet."</td></tr>
+                                    <tr><td colspan="7" class="table-empty">"No backups yet."</td></tr>
                                 })}
                                 {list.into_iter().map(|r| {
                                     let short = r.config_hash.trim_start_matches("sha256:").chars().take(12).collect::<String>();
                                     let why = r.source_label();
+                                    let (id, at) = (r.id.clone(), r.taken_at_ms);
+                                    let label = format!("What changed in the backup of {}", utc_datetime(at));
                                     view! {
                                         <tr data-testid="revision-row">
                                             <td>{utc_datetime(r.taken_at_ms)}</td>
@@ -119,6 +141,8 @@ pub fn HistoryTab(
                                             <td>{r.pf_username}</td>
                                             <td>{bytes(r.size)}</td>
                                             <td class="mono" title=r.config_hash.clone()>{short}</td>
+                                            <td><button type="button" class="btn btn-ghost" aria-label=label
+                                                on:click=move |_| selected.set(Some((id.clone(), at)))>"What changed"</button></td>
                                         </tr>
                                     }
                                 }).collect_view()}
@@ -128,5 +152,41 @@ pub fn HistoryTab(
                 }.into_any(),
             }}
         </Transition>
+        {move || selected.get().map(|(_, at)| view! {
+            <section aria-label="Changes in this backup" class="changes">
+                <h3>{format!("What changed in the backup of {}", utc_datetime(at))}</h3>
+                <Transition fallback=|| view! { <p class="hint">"Comparing…"</p> }>
+                    {move || changes.get().flatten().map(|result| match result {
+                        Err(e) => view! { <p class="form-error" role="alert">{e.to_string()}</p> }.into_any(),
+                        Ok(found) => changes_view(found).into_any(),
+                    })}
+                </Transition>
+            </section>
+        })}
+    }
+}
+
+/// The changes of one revision, grouped by section, or why there are none.
+fn changes_view(found: RevisionChanges) -> impl IntoView {
+    let note = match (&found.previous_at_ms, found.changes.is_empty()) {
+        (None, _) => Some(
+            "The first backup of this firewall: there is nothing to compare it with.".to_owned(),
+        ),
+        (Some(at), true) => Some(format!(
+            "Nothing changed since the backup of {}.",
+            utc_datetime(*at)
+        )),
+        (Some(at), false) => Some(format!(
+            "Compared with the backup of {}.",
+            utc_datetime(*at)
+        )),
+    };
+    view! {
+        {note.map(|n| view! { <p class="hint">{n}</p> })}
+        <ul data-testid="config-changes">
+            {found.changes.into_iter().map(|c| view! {
+                <li><strong>{c.section}</strong>": "{c.text}</li>
+            }).collect_view()}
+        </ul>
     }
 }

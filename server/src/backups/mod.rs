@@ -197,6 +197,35 @@ impl Backups {
         self.open(org_id, &hash, &sealed)
     }
 
+    /// What changed in a revision of `org_id` since the device's revision before it.
+    pub async fn changes(
+        &self,
+        org_id: &str,
+        revision_id: &str,
+    ) -> Result<Option<(Option<i64>, Vec<crate::pfsense::diff::Change>)>, BackupError> {
+        let Some(((hash, _), previous)) =
+            rows::with_previous(&self.store, org_id, revision_id).await?
+        else {
+            return Ok(None);
+        };
+        let Some((previous_id, previous_hash, previous_at)) = previous else {
+            return Ok(Some((None, Vec::new())));
+        };
+        if previous_hash == hash {
+            return Ok(Some((Some(previous_at), Vec::new())));
+        }
+        let parse = |xml: String| {
+            Config::parse(&xml)
+                .map_err(|e| BackupError::Corrupt(format!("not a configuration: {e}")))
+        };
+        let before = parse(self.read(org_id, &previous_id).await?)?;
+        let after = parse(self.read(org_id, revision_id).await?)?;
+        Ok(Some((
+            Some(previous_at),
+            crate::pfsense::diff::diff(&before, &after),
+        )))
+    }
+
     /// Deflate, then seal; base64 for the text column.
     fn seal(&self, org_id: &str, hash: &str, xml: &[u8]) -> Result<String, BackupError> {
         use base64::Engine as _;

@@ -118,6 +118,35 @@ pub async fn list(
         .map_err(StoreError::from)
 }
 
+/// A revision of `org_id` (its hash and time) and the device's revision before it, if any.
+pub(super) async fn with_previous(
+    store: &Store,
+    org_id: &str,
+    revision_id: &str,
+) -> Result<Option<((String, i64), Option<(String, String, i64)>)>, StoreError> {
+    let this: Option<(String, i64, String)> = sqlx::query_as(
+        "SELECT config_hash, taken_at, device_id FROM config_revisions WHERE id = $1 AND org_id = $2",
+    )
+    .bind(revision_id)
+    .bind(org_id)
+    .fetch_optional(store.pool())
+    .await?;
+    let Some((hash, at, device)) = this else {
+        return Ok(None);
+    };
+    let previous: Option<(String, String, i64)> = sqlx::query_as(
+        "SELECT id, config_hash, taken_at FROM config_revisions WHERE device_id = $1 AND org_id = $2 \
+         AND (taken_at < $3 OR (taken_at = $3 AND id < $4)) ORDER BY taken_at DESC, id DESC LIMIT 1",
+    )
+    .bind(&device)
+    .bind(org_id)
+    .bind(at)
+    .bind(revision_id)
+    .fetch_optional(store.pool())
+    .await?;
+    Ok(Some(((hash, at), previous)))
+}
+
 /// The hash and sealed configuration of a revision of `org_id`.
 pub(super) async fn sealed_of(
     store: &Store,

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use app::devices::backups::{Revision, HISTORY_LIMIT};
+use app::devices::backups::{ConfigChange, Revision, RevisionChanges, HISTORY_LIMIT};
 use app::devices::DeviceState;
 use app::error::AppError;
 use app::roles::Role;
@@ -18,11 +18,16 @@ use crate::store::Store;
 pub struct BackupService {
     store: Store,
     queue: Queue,
+    backups: Arc<super::Backups>,
 }
 
 impl BackupService {
-    pub fn new(store: Store, queue: Queue) -> Arc<Self> {
-        Arc::new(Self { store, queue })
+    pub fn new(store: Store, queue: Queue, backups: Arc<super::Backups>) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            queue,
+            backups,
+        })
     }
 
     /// The name and state of a device of `org_id` (another organisation's is "not found").
@@ -50,6 +55,34 @@ impl app::services::BackupService for BackupService {
             .await
             .map_err(store_failure)?;
         Ok(rows.iter().map(revision_view).collect())
+    }
+
+    async fn changes(
+        &self,
+        caller: &Caller,
+        revision_id: String,
+    ) -> Result<RevisionChanges, AppError> {
+        let org = caller.org()?;
+        let found = self
+            .backups
+            .changes(&org.id, &revision_id)
+            .await
+            .map_err(|e| {
+                tracing::error!(revision.id = %revision_id, error = %e, "cannot compare revisions");
+                AppError::Internal("backup-diff".to_owned())
+            })?;
+        let (previous_at_ms, changes) =
+            found.ok_or_else(|| AppError::NotFound("That backup".to_owned()))?;
+        Ok(RevisionChanges {
+            previous_at_ms,
+            changes: changes
+                .into_iter()
+                .map(|c| ConfigChange {
+                    section: c.section,
+                    text: c.text,
+                })
+                .collect(),
+        })
     }
 
     async fn back_up(&self, caller: &Caller, device_id: String) -> Result<(), AppError> {

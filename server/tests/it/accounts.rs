@@ -775,6 +775,11 @@ async fn organisations_are_isolated_from_each_other(db: &TestDbRef) {
         ("devices/revisions", vec![("id", &alpha_device)], 404),
         ("devices/backup", vec![("id", &alpha_device)], 404),
         (
+            "devices/revision-changes",
+            vec![("id", "no-such-revision")],
+            404,
+        ),
+        (
             "devices/power",
             vec![
                 ("id", &alpha_device),

@@ -1516,6 +1516,31 @@ async fn backups_are_taken_at_activation_on_request_and_on_change_stored_once_an
         three[0]["pf_description"],
         "admin@10.0.0.9 (Local Database): Firewall: Aliases - saved"
     );
+    // What changed, in words: the admin's alias; nothing between the two identical backups; the
+    // first backup has nothing to compare with.
+    let changes = |id: Value| {
+        let api = &world.api;
+        async move {
+            let (status, body) = api
+                .call("devices/revision-changes", &[("id", id.as_str().unwrap())])
+                .await;
+            assert_eq!(status, 200, "{body}");
+            body
+        }
+    };
+    let drift = changes(three[0]["id"].clone()).await;
+    assert_eq!(
+        drift["changes"],
+        serde_json::json!([{"section": "aliases", "text": "alias added_by_admin_1 added (host): 192.0.2.2"}]),
+        "{drift}"
+    );
+    let same = changes(three[1]["id"].clone()).await;
+    assert!(
+        same["previous_at_ms"].is_i64() && same["changes"] == serde_json::json!([]),
+        "{same}"
+    );
+    let first = changes(three[2]["id"].clone()).await;
+    assert!(first["previous_at_ms"].is_null(), "{first}");
 
     let store =
         mudmap::store::Store::connect(&world.settings.database_url(), &world.settings.database)
