@@ -468,7 +468,11 @@ fn others(out: &mut Out, before: &Config, after: &Config) {
             before.root.child(name).map(quiet),
             after.root.child(name).map(quiet),
         );
-        if x != y && !out.0.iter().any(|c| section_of(name) == c.section) {
+        let worded = out
+            .0
+            .iter()
+            .any(|c| worded_under(name).contains(&c.section.as_str()));
+        if x != y && !worded {
             out.push(section_of(name), format!("{name}: other settings changed"));
         }
     }
@@ -480,6 +484,20 @@ fn section_of(element: &str) -> &str {
         "filter" => "rules",
         "installedpackages" => "packages",
         other => other,
+    }
+}
+
+/// The sections whose worded changes already account for a top-level element's differences
+/// (users live inside `<system>`).
+fn worded_under(element: &str) -> &'static [&'static str] {
+    match element {
+        "filter" => &["rules"],
+        "installedpackages" => &["packages"],
+        "system" => &["system", "users"],
+        "aliases" => &["aliases"],
+        "nat" => &["nat"],
+        "interfaces" => &["interfaces"],
+        _ => &[],
     }
 }
 
@@ -582,6 +600,10 @@ mod tests {
         );
         assert!(
             said.iter().any(|s| s.ends_with("password changed")),
+            "{said:#?}"
+        );
+        assert!(
+            !said.iter().any(|s| s.contains("other settings changed")),
             "{said:#?}"
         );
         assert!(
