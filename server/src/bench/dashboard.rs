@@ -68,6 +68,8 @@ pub async fn run(args: DashboardArgs) -> anyhow::Result<()> {
         .env("MUDMAP_LISTEN", format!("127.0.0.1:{}", args.port))
         .env("MUDMAP_PUBLIC_URL", &base)
         .env("MUDMAP_POLL_INTERVAL_SECS", args.poll_secs.to_string())
+        // Polling is what is measured: no scheduled backup round of the whole fleet at start.
+        .env("MUDMAP_BACKUPS_INTERVAL_SECS", "0")
         .env("MUDMAP_LOG_LEVEL", "warn")
         .kill_on_drop(true)
         .spawn()

@@ -430,9 +430,8 @@ async fn save(
                 config_changed,
             } => {
                 if let Some(hash) = config_changed {
-                    if drift(queue, &mut tx, device, hash).await? {
-                        backed_up.push((device.clone(), hash.clone()));
-                    }
+                    drift(queue, &mut tx, device, hash).await?;
+                    backed_up.push((device.clone(), hash.clone()));
                 }
                 if gateways_before.as_ref() != Some(gateways_down) {
                     gateway_changes(queue, &mut tx, device, gateways_down, now, hold_down).await?;
@@ -577,15 +576,14 @@ async fn save(
 }
 
 /// A polled configuration hash that differs from the monitor's last known one: compared with the
-/// newest backup, and a backup queued when they differ (the configuration changed since). Returns
-/// whether the hash is now accounted for; a device with no backup yet is left to its activation's
-/// backup (and checked again on the next poll).
+/// newest backup, and a backup queued when they differ (the configuration changed since). A
+/// device with no backup yet is left to its activation's backup and the schedule.
 async fn drift(
     queue: &Queue,
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     device: &DeviceId,
     hash: &str,
-) -> Result<bool, StoreError> {
+) -> Result<(), StoreError> {
     let newest: Option<(String, String)> = sqlx::query_as(
         "SELECT config_hash, org_id FROM config_revisions WHERE device_id = $1 \
          ORDER BY taken_at DESC, id DESC LIMIT 1",
@@ -594,7 +592,7 @@ async fn drift(
     .fetch_optional(&mut **tx)
     .await?;
     let Some((stored, org_id)) = newest else {
-        return Ok(false);
+        return Ok(());
     };
     if stored != hash {
         crate::backups::BackupJob {
@@ -606,7 +604,7 @@ async fn drift(
         .await?;
         tracing::info!(device.id = %device, "configuration changed since the last backup: backup queued");
     }
-    Ok(true)
+    Ok(())
 }
 
 /// The mails a health change calls for, enqueued with the change: "offline" after the hold-down
