@@ -15,7 +15,7 @@ const mailDir = process.env.MUDMAP_E2E_MAIL_DIR;
 process.env.MUDMAP_E2E_DEMO_PASSWORD ??= "demo-password-for-e2e";
 // A fleet of fresh simulated firewalls in its own process, with its fault-switching API. Each spec
 // owns its devices: 0 and 1 devices_are_activated, 2 fleet_is_live, 3 viewers_only_read,
-// 4 devices_reboot_and_report_status, 5 configuration_history_is_kept. A reboot from Mudmap keeps a device down for 8 seconds (long
+// 4 devices_reboot_and_report_status, 5 configuration_history_is_kept, 6 the_fleet_is_searched. A reboot from Mudmap keeps a device down for 8 seconds (long
 // enough for a loaded machine to show 'Rebooting' on both pages first).
 process.env.MUDMAP_E2E_SIM_BASE ??= String(port + 20);
 process.env.MUDMAP_E2E_SIM_CONTROL ??= `127.0.0.1:${port + 2}`;
@@ -54,7 +54,7 @@ export default defineConfig({
       timeout: 30_000,
     },
     {
-      command: `exec ${binary} sim --fresh --devices 6 --reboot-time 8s --base-port ${process.env.MUDMAP_E2E_SIM_BASE} --control ${process.env.MUDMAP_E2E_SIM_CONTROL} --password ${process.env.MUDMAP_E2E_SIM_PASSWORD}`,
+      command: `exec ${binary} sim --fresh --devices 7 --reboot-time 8s --base-port ${process.env.MUDMAP_E2E_SIM_BASE} --control ${process.env.MUDMAP_E2E_SIM_CONTROL} --password ${process.env.MUDMAP_E2E_SIM_PASSWORD}`,
       url: `http://${process.env.MUDMAP_E2E_SIM_CONTROL}/devices`,
       reuseExistingServer: false,
       timeout: 30_000,

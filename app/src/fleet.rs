@@ -33,6 +33,8 @@ pub struct FleetRow {
     /// e.g. "CE 2.7.2".
     pub pfsense: Option<String>,
     pub agent_version: Option<String>,
+    /// Since when its configuration has "Changed outside Mudmap" (unacknowledged), if it has.
+    pub drift_since_ms: Option<i64>,
 }
 
 /// Devices of the organisation by health (all of them, whatever the filters).

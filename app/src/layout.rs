@@ -36,6 +36,7 @@ pub fn Frame(children: Children) -> impl IntoView {
                     <li><A href="/" exact=true>"Fleet"</A></li>
                     <li><A href="/devices">"Devices"</A></li>
                     <li><A href="/groups">"Groups"</A></li>
+                    <li><A href="/search">"Search"</A></li>
                     <li><A href="/changes">"Changes"</A></li>
                     <li><A href="/settings">"Settings"</A></li>
                 </ul>

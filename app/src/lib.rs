@@ -16,6 +16,7 @@ pub mod layout;
 pub mod orgs;
 pub mod pages;
 pub mod roles;
+pub mod search;
 #[cfg(feature = "ssr")]
 pub mod services;
 pub mod system;
@@ -73,6 +74,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/devices/:id") view=devices::detail_page::DeviceDetailPage/>
                     <Route path=path!("/groups") view=groups::page::GroupsPage/>
                     <Route path=path!("/changes") view=pages::changes::ChangesPage/>
+                    <Route path=path!("/search") view=search::page::SearchPage/>
                     <Route path=path!("/settings") view=orgs::pages::OrgSettingsPage/>
                     <Route path=path!("/settings/members") view=orgs::pages::MembersPage/>
                     <Route path=path!("/settings/jobs") view=orgs::pages::JobsPage/>

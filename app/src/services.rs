@@ -28,6 +28,7 @@ pub struct Services {
     pub devices: Arc<dyn DeviceService>,
     pub groups: Arc<dyn GroupService>,
     pub backups: Arc<dyn BackupService>,
+    pub search: Arc<dyn SearchService>,
 }
 
 /// How far a session has got.
@@ -250,12 +251,33 @@ pub trait BackupService: Send + Sync {
     ) -> Result<Vec<crate::devices::backups::Revision>, AppError>;
     /// Queue a backup now (operators and above; audited).
     async fn back_up(&self, caller: &Caller, device_id: String) -> Result<(), AppError>;
-    /// What changed in a revision since the device's revision before it (any member).
-    async fn changes(
+    /// Two revisions of one device compared (any member; `reveal`: owners and admins, audited).
+    async fn compare(
+        &self,
+        caller: &Caller,
+        from: Option<String>,
+        to: String,
+        reveal: bool,
+    ) -> Result<crate::devices::backups::Comparison, AppError>;
+    /// Clear a device's "Changed outside Mudmap" mark (operators and above; audited).
+    async fn acknowledge_drift(&self, caller: &Caller, device_id: String) -> Result<(), AppError>;
+    /// A revision's configuration file, secrets included (owners and admins; audited).
+    async fn download(
         &self,
         caller: &Caller,
         revision_id: String,
-    ) -> Result<crate::devices::backups::RevisionChanges, AppError>;
+    ) -> Result<crate::devices::backups::ConfigFile, AppError>;
+}
+
+/// Fleet-wide search over each device's newest configuration.
+#[async_trait::async_trait]
+pub trait SearchService: Send + Sync {
+    /// Run a query (its text form, one filter per line) in the caller's organisation (any member).
+    async fn search(
+        &self,
+        caller: &Caller,
+        query: String,
+    ) -> Result<crate::search::SearchAnswer, AppError>;
 }
 
 /// A device admin password on its way to the activation run: never printed, wiped when dropped.

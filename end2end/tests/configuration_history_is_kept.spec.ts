@@ -5,8 +5,8 @@ import { addActiveDevice, openHydrated, signInAsDemo, watchForErrors } from "./h
 const simBase = Number(process.env.MUDMAP_E2E_SIM_BASE);
 const control = `http://${process.env.MUDMAP_E2E_SIM_CONTROL}`;
 
-test("an owner finds the firewall's configuration history: backed up at activation, on request, and when an admin changes it in pfSense, with what changed in words", async ({ page }) => {
-  test.setTimeout(90_000);
+test("an owner finds the firewall's configuration history: backed up at activation, on request, and when an admin changes it in pfSense (marked live, in words and as raw XML), compares any two, downloads one and acknowledges the change", async ({ page }) => {
+  test.setTimeout(120_000);
   await signInAsDemo(page, "/devices");
   await addActiveDevice(page, "e2e-history", simBase + 5);
   await openHydrated(page, "/");
@@ -40,6 +40,9 @@ test("an owner finds the firewall's configuration history: backed up at activati
     body: JSON.stringify({ edit_config: true }),
   });
   expect(response.ok).toBe(true);
+  // The page is open: the mark arrives live, with pfSense's record of who changed it.
+  const notice = page.getByRole("status", { name: "Changed outside Mudmap" });
+  await expect(notice).toContainText("admin@10.0.0.9", { timeout: 30_000 });
   const drift = rows.filter({ hasText: "Changed outside Mudmap" });
   await expect(async () => {
     await page.getByRole("button", { name: "Refresh" }).click();
@@ -47,7 +50,41 @@ test("an owner finds the firewall's configuration history: backed up at activati
   }).toPass({ timeout: 30_000 });
   await expect(drift).toContainText("Firewall: Aliases - saved");
   await drift.getByRole("button", { name: /What changed/ }).click();
-  const changes = page.getByRole("region", { name: "Changes in this backup" });
-  await expect(changes.getByTestId("config-changes")).toContainText("alias added_by_admin_1 added (host): 192.0.2.2");
+  const comparison = page.getByRole("region", { name: "Comparison" });
+  await expect(comparison.getByTestId("config-changes")).toContainText("alias added_by_admin_1 added (host): 192.0.2.2");
+
+  // The raw XML diff is one click away, secrets masked; an owner may reveal them.
+  await comparison.getByRole("button", { name: "Show the raw XML diff" }).click();
+  const raw = comparison.getByTestId("raw-diff");
+  await expect(raw).toContainText(/\+\s+<name>added_by_admin_1<\/name>/);
+  await expect(comparison).toContainText("Secrets (password hashes, keys, pre-shared keys) are masked.");
+  await comparison.getByRole("button", { name: "Reveal secrets" }).click();
+  await expect(comparison).toContainText("that you looked is recorded in the audit log", { timeout: 10_000 });
+
+  // Any two: the first backup with the newest.
+  const form = page.getByRole("form", { name: "Compare two backups" });
+  await form.getByLabel("Compare", { exact: true }).selectOption({ index: 2 });
+  await form.getByLabel("with", { exact: true }).selectOption({ index: 0 });
+  await form.getByRole("button", { name: "Compare" }).click();
+  await expect(comparison.getByRole("heading")).toContainText("compared with the backup of");
+  await expect(comparison.getByTestId("config-changes")).toContainText("alias added_by_admin_1 added");
+
+  // Download: the configuration as pfSense wrote it.
+  const download = page.waitForEvent("download");
+  await rows.first().getByRole("button", { name: /Download the backup of/ }).click();
+  const file = await download;
+  expect(file.suggestedFilename()).toMatch(/^config-e2e-history-\d{8}-\d{6}\.xml$/);
+  const path = await file.path();
+  const { readFileSync } = await import("node:fs");
+  expect(readFileSync(path, "utf8")).toContain("<name>added_by_admin_1</name>");
+
+  // The fleet marks it too, until someone acknowledges the change.
+  await openHydrated(page, "/");
+  await expect(fleetRow.getByTestId("drift-mark")).toHaveText("Changed outside Mudmap");
+  await openHydrated(page, `/devices/${deviceId}`);
+  await notice.getByRole("button", { name: "Acknowledge" }).click();
+  await expect(notice).toHaveCount(0);
+  await openHydrated(page, "/");
+  await expect(fleetRow.getByTestId("drift-mark")).toHaveCount(0);
   expect(errors).toEqual([]);
 });

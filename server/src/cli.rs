@@ -81,6 +81,9 @@ pub enum BenchCommand {
     /// The fleet dashboard at scale: a real server polling a simulated fleet (both in child
     /// processes); polling CPU and memory, fleet page and fleet JSON latency under concurrent load.
     Dashboard(crate::bench::dashboard::DashboardArgs),
+    /// Configuration backups: a full round, a second round of unchanged configurations, and
+    /// fleet-wide search latency.
+    Backups(crate::bench::backups::BackupsArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -145,6 +148,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Fanout(args)) => crate::bench::fanout::run(args).await,
         Command::Bench(BenchCommand::Jobs(args)) => crate::bench::jobs::run(args).await,
         Command::Bench(BenchCommand::Dashboard(args)) => crate::bench::dashboard::run(args).await,
+        Command::Bench(BenchCommand::Backups(args)) => crate::bench::backups::run(args).await,
     }
 }
 

@@ -465,7 +465,7 @@ impl app::services::DeviceService for DeviceService {
     ) -> Result<app::devices::detail::DeviceDetail, AppError> {
         let org = caller.org()?;
         let device = self.find(&org.id, &id).await?;
-        crate::fleet::detail(&self.store, device).await
+        crate::fleet::detail(&self.store, &org.id, device).await
     }
 
     async fn control_service(

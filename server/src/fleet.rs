@@ -16,10 +16,11 @@ use crate::store::Store;
 const FLEET: &str =
     "SELECT d.id, d.name, d.host, d.port, d.tags, d.pfsense_version, d.pfsense_edition, \
      d.agent_version, s.health_reason, s.health_since, s.last_seen_at, s.uptime_secs, s.cpu_pct, \
-     s.mem_pct, s.gateways_up, s.gateways_total, \
+     s.mem_pct, s.gateways_up, s.gateways_total, c.since AS drift_since, \
      CASE WHEN d.state = 'active' THEN COALESCE(s.health, 'pending') \
           WHEN d.state = 'quarantined' THEN 'quarantined' ELSE 'inactive' END AS shown \
-     FROM devices d LEFT JOIN device_status s ON s.device_id = d.id WHERE d.org_id = $1";
+     FROM devices d LEFT JOIN device_status s ON s.device_id = d.id \
+     LEFT JOIN config_drift c ON c.device_id = d.id WHERE d.org_id = $1";
 
 /// The query's filters over [`FLEET`] (aliased `f`): $2 search pattern, $3 state, $4 tag pattern,
 /// $5 group id.
@@ -78,6 +79,7 @@ fn row(row: &sqlx::any::AnyRow) -> Result<FleetRow, sqlx::Error> {
         gateways_total: row.try_get("gateways_total")?,
         pfsense: pfsense_label(version, edition),
         agent_version: row.try_get("agent_version")?,
+        drift_since_ms: row.try_get("drift_since")?,
     })
 }
 
@@ -179,11 +181,13 @@ pub async fn page(store: &Store, org_id: &str, query: &FleetQuery) -> Result<Fle
 /// One device in depth (the caller has already found it in their organisation): its stored status and the last 24 hours of samples, thinned.
 pub async fn detail(
     store: &Store,
+    org_id: &str,
     device: app::devices::Device,
 ) -> Result<app::devices::detail::DeviceDetail, AppError> {
     use app::devices::detail::{thin, DeviceDetail, Sample, HISTORY_POINTS};
     use app::devices::DeviceState;
 
+    let device_id = device.id.clone();
     let pool = store.pool();
     let status_row = sqlx::query(
         "SELECT s.health, s.health_reason, s.health_since, s.last_seen_at, d.status \
@@ -249,6 +253,9 @@ pub async fn detail(
         now_ms: now,
         status,
         history: thin(samples, HISTORY_POINTS),
+        drift: crate::backups::drift::of_device(store, org_id, &device_id)
+            .await
+            .map_err(crate::services::store_failure)?,
     })
 }
 

@@ -17,12 +17,14 @@ pub mod fleet;
 pub mod groups;
 pub mod http;
 pub mod jobs;
+pub mod live;
 pub mod mail;
 pub mod monitor;
 pub mod notify;
 pub mod operate;
 pub mod orgs;
 pub mod pfsense;
+pub mod search;
 pub mod services;
 pub mod shutdown;
 pub mod sim;
@@ -92,7 +94,15 @@ pub async fn run(
     );
     let queue = jobs::Queue::new(store.clone());
     let mut registry = jobs::worker::Registry::new();
-    let config_backups = backups::Backups::new(store.clone(), engine.clone(), sealer.clone());
+    let live = live::Live::default();
+    let config_backups = backups::Backups::new(backups::BackupDeps {
+        store: store.clone(),
+        engine: engine.clone(),
+        sealer: sealer.clone(),
+        queue: queue.clone(),
+        live: live.clone(),
+        mail_hold_down: Duration::from_secs(settings.poll.offline_mail_after_secs),
+    });
     registry.register(
         backups::BACKUP_JOB,
         backups::BackupHandler::new(config_backups.clone()),
@@ -169,11 +179,13 @@ pub async fn run(
             ..monitor::MonitorConfig::every(Duration::from_secs(settings.poll.interval_secs))
         },
         outages,
+        live.clone(),
     );
     let backup_schedule = tokio::spawn(backups::schedule::run(
         store.clone(),
         queue.clone(),
         settings.backups.clone(),
+        Duration::from_secs(settings.poll.offline_mail_after_secs),
     ));
     let services = app::services::Services {
         system: Arc::new(services::system::SystemService::new(
@@ -185,7 +197,13 @@ pub async fn run(
         orgs: Arc::new(orgs::OrgService::new(account_deps)),
         devices: devices.clone(),
         groups: Arc::new(groups::GroupService::new(store.clone())),
-        backups: backups::service::BackupService::new(store.clone(), queue.clone(), config_backups),
+        backups: backups::service::BackupService::new(
+            store.clone(),
+            queue.clone(),
+            config_backups,
+            live.clone(),
+        ),
+        search: search::SearchService::new(store.clone()),
     };
     let state = AppState {
         leptos,
@@ -194,7 +212,7 @@ pub async fn run(
         assets: Arc::new(assets),
         sessions,
         public_origin: origin_of(&public_url),
-        health: monitor.sender(),
+        live: live.clone(),
     };
     let router = http::router(state);
 

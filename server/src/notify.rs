@@ -12,12 +12,15 @@ use sqlx::{Any, Row, Transaction};
 
 use crate::crypto::TokenMinter;
 use crate::jobs::{Enqueued, JobContext, JobError, JobHandler, NewJob, Queue};
-use crate::mail::templates::Template;
+use crate::mail::templates::{DriftLine, Template};
 use crate::mail::Mailer;
 use crate::store::{now_ms, Store, StoreError};
 
 /// The job kind of every mail.
 pub const MAIL_JOB: &str = "mail";
+
+/// Firewalls one drift mail names at most (it says when there are more).
+const DRIFT_MAIL_LIMIT: i64 = 50;
 
 /// Token purposes (also the `email_tokens.purpose` values).
 pub const VERIFY_EMAIL: &str = "verify_email";
@@ -95,6 +98,14 @@ pub enum MailJob {
         recipient_id: String,
         since_ms: i64,
     },
+    /// To `recipient_id` (an owner or admin of `org_id`): configurations changed outside Mudmap,
+    /// every unacknowledged mark made since `since_ms` in one mail. Enqueued with the hold-down
+    /// delay, so marks made meanwhile join it; skipped if all were acknowledged meanwhile.
+    ConfigDrift {
+        org_id: String,
+        recipient_id: String,
+        since_ms: i64,
+    },
     /// To `recipient_id` (an owner or admin of `org_id`): `actor_id` deleted the device. The name
     /// travels in the payload because the record is gone when the mail is sent.
     DeviceDeleted {
@@ -122,6 +133,7 @@ impl MailJob {
             MailJob::DeviceBack { .. } => "Mail: firewall back online",
             MailJob::GatewayDown { .. } => "Mail: gateway down",
             MailJob::GatewayUp { .. } => "Mail: gateway back up",
+            MailJob::ConfigDrift { .. } => "Mail: changed outside Mudmap",
         }
     }
 
@@ -178,6 +190,12 @@ impl MailJob {
                 since_ms,
                 ..
             } => format!("mail:gw-up:{device_id}:{gateway}:{since_ms}:{recipient_id}"),
+            // One pending per person and organisation: later marks join it.
+            MailJob::ConfigDrift {
+                org_id,
+                recipient_id,
+                ..
+            } => format!("mail:drift:{org_id}:{recipient_id}"),
         }
     }
 
@@ -486,6 +504,61 @@ impl MailHandler {
                         link: self.device_link(device_id),
                     })
                 })
+            }
+            MailJob::ConfigDrift {
+                org_id,
+                recipient_id,
+                since_ms,
+            } => {
+                let Some((recipient, org_name)) =
+                    admin_recipient(pool, org_id, recipient_id).await?
+                else {
+                    return Ok(None);
+                };
+                let marks: Vec<(String, String, i64, String)> = sqlx::query_as(
+                    "SELECT d.id, d.name, c.since, c.pf_username FROM config_drift c \
+                     JOIN devices d ON d.id = c.device_id \
+                     WHERE c.org_id = $1 AND c.since >= $2 ORDER BY c.since, d.name LIMIT $3",
+                )
+                .bind(org_id)
+                .bind(since_ms)
+                .bind(DRIFT_MAIL_LIMIT + 1)
+                .fetch_all(pool)
+                .await?;
+                if marks.is_empty() {
+                    return Ok(None);
+                }
+                sqlx::query(
+                    "UPDATE config_drift SET mailed_at = $3 WHERE org_id = $1 AND since >= $2 \
+                     AND mailed_at IS NULL",
+                )
+                .bind(org_id)
+                .bind(since_ms)
+                .bind(now)
+                .execute(pool)
+                .await?;
+                let more = marks.len() > usize::try_from(DRIFT_MAIL_LIMIT).unwrap_or(50);
+                let link = match marks.as_slice() {
+                    [(device_id, ..)] => self.device_link(device_id),
+                    _ => format!("{}/fleet", self.public_url),
+                };
+                Some((
+                    recipient,
+                    Template::ConfigDrift {
+                        org_name,
+                        devices: marks
+                            .into_iter()
+                            .take(usize::try_from(DRIFT_MAIL_LIMIT).unwrap_or(50))
+                            .map(|(_, name, since, by)| DriftLine {
+                                device_name: name,
+                                since: utc_datetime(since),
+                                by,
+                            })
+                            .collect(),
+                        more,
+                        link,
+                    },
+                ))
             }
             MailJob::GatewayUp {
                 org_id,

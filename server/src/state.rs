@@ -18,8 +18,8 @@ pub struct AppState {
     pub sessions: Sessions,
     /// `scheme://host[:port]` of the public URL, for the cross-site write check.
     pub public_origin: String,
-    /// Device health changes from the monitor (for `/api/events`).
-    pub health: tokio::sync::broadcast::Sender<crate::monitor::HealthEvent>,
+    /// Live events for open pages (`/api/events`): health changes, drift marks.
+    pub live: crate::live::Live,
 }
 
 impl FromRef<AppState> for LeptosOptions {

@@ -41,12 +41,40 @@ impl Revision {
     }
 }
 
-/// What changed in a revision, compared with the device's revision before it.
+/// Two revisions of one device compared: what changed in people's words, and the raw XML diff.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RevisionChanges {
-    /// When the revision compared with was taken; none for a device's first backup.
-    pub previous_at_ms: Option<i64>,
+pub struct Comparison {
+    /// The older side; none when `to` is the device's first backup (nothing to compare with).
+    pub from: Option<RevisionRef>,
+    pub to: RevisionRef,
+    /// In people's words, grouped by section (secrets never spelled out).
     pub changes: Vec<ConfigChange>,
+    /// The line diff of the two `config.xml` files (three lines of context), secrets masked
+    /// unless revealed.
+    pub raw: Vec<RawLine>,
+    /// The raw diff had more lines than [`RAW_DIFF_LIMIT`]; the rest is left out.
+    pub raw_truncated: bool,
+    /// Whether the raw diff shows secrets (owners and admins who asked; audited).
+    pub revealed: bool,
+}
+
+/// One side of a comparison.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevisionRef {
+    pub id: String,
+    pub taken_at_ms: i64,
+    pub source: String,
+}
+
+/// Lines of raw diff a comparison carries at most.
+pub const RAW_DIFF_LIMIT: usize = 4_000;
+
+/// One line of a raw diff.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RawLine {
+    /// '+' added, '-' removed, ' ' context, '@' a hunk header ("lines 10–16").
+    pub kind: char,
+    pub text: String,
 }
 
 /// One difference, in people's words (secrets are never spelled out).
@@ -57,12 +85,34 @@ pub struct ConfigChange {
     pub text: String,
 }
 
-/// What changed in a revision since the one before it (noise such as revision stamps ignored).
-#[server(prefix = "/api", endpoint = "devices/revision-changes")]
-pub async fn fetch_revision_changes(id: String) -> Result<RevisionChanges, AppError> {
+/// A revision's configuration file, for download.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigFile {
+    /// e.g. `config-fw1-20261207-210500.xml`
+    pub file_name: String,
+    pub xml: String,
+}
+
+/// Compare two revisions of one device: `from` (older; none = the revision before `to`) with
+/// `to`. `reveal` shows secrets in the raw diff: owners and admins only, and audited.
+#[server(prefix = "/api", endpoint = "devices/compare")]
+pub async fn compare_revisions(
+    from: Option<String>,
+    to: String,
+    reveal: bool,
+) -> Result<Comparison, AppError> {
     use crate::services::{caller, respond, services};
     let caller = respond(caller())?;
-    respond(services()?.backups.changes(&caller, id).await)
+    respond(services()?.backups.compare(&caller, from, to, reveal).await)
+}
+
+/// A revision's `config.xml` as pfSense wrote it, secrets included (owners and admins; audited):
+/// what pfSense's Diagnostics > Backup & Restore takes back.
+#[server(prefix = "/api", endpoint = "devices/revision-download")]
+pub async fn download_revision(id: String) -> Result<ConfigFile, AppError> {
+    use crate::services::{caller, respond, services};
+    let caller = respond(caller())?;
+    respond(services()?.backups.download(&caller, id).await)
 }
 
 /// The device's configuration revisions, newest first.

@@ -38,6 +38,33 @@ pub struct DeviceDetail {
     pub status: Option<Status>,
     /// Oldest first.
     pub history: Vec<Sample>,
+    /// Set while the configuration has changed outside Mudmap and nobody has acknowledged it.
+    pub drift: Option<DriftMark>,
+}
+
+/// "Changed outside Mudmap": the configuration changed behind Mudmap's back (in pfSense's own
+/// GUI, say) since Mudmap last knew it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DriftMark {
+    /// The revision Mudmap last knew (none if retention has removed it since).
+    pub base_revision_id: Option<String>,
+    /// The newest revision with outside changes.
+    pub revision_id: String,
+    /// When the first outside change was seen, and the newest.
+    pub since_ms: i64,
+    pub seen_ms: i64,
+    /// pfSense's record of who made the newest change and how it described it.
+    pub pf_username: String,
+    pub pf_description: String,
+}
+
+/// Acknowledge that the configuration changed outside Mudmap (operators and above; audited):
+/// clears the mark. The backups stay.
+#[server(prefix = "/api", endpoint = "devices/acknowledge-drift")]
+pub async fn acknowledge_drift(id: String) -> Result<(), AppError> {
+    use crate::services::{caller, respond, services};
+    let caller = respond(caller())?;
+    respond(services()?.backups.acknowledge_drift(&caller, id).await)
 }
 
 /// A device of the caller's organisation, in depth.

@@ -3,9 +3,11 @@
 //! last known data with its age, never an error page. Tabs that later work fills say so.
 
 use leptos::prelude::*;
-use leptos_router::hooks::use_params_map;
+use leptos_router::hooks::{use_params_map, use_query_map};
 
-use super::detail::{control_service, fetch_device_detail, DeviceDetail, Sample};
+use super::detail::{
+    acknowledge_drift, control_service, fetch_device_detail, DeviceDetail, DriftMark, Sample,
+};
 use super::history_tab::{HistoryState, HistoryTab};
 use super::power::{PowerPanel, PowerState};
 use super::status::{Service, Status};
@@ -14,7 +16,7 @@ use crate::auth::use_role;
 use crate::roles::Role;
 use crate::ui::badge::{Health, StateBadge};
 use crate::ui::dialog::ConfirmDialog;
-use crate::ui::format::{ago, bytes, uptime};
+use crate::ui::format::{ago, bytes, uptime, utc_datetime};
 use crate::ui::live::follow_events;
 use crate::ui::page::PageHeader;
 use crate::ui::tabs::{TabItem, TabPanel, Tabs};
@@ -62,8 +64,17 @@ pub fn DeviceDetailPage() -> impl IntoView {
         move || (id(), live.get()),
         |(id, _)| fetch_device_detail(id),
     );
-    // Kept across live re-reads: the open tab, the Status tab's tables, a half-typed confirmation.
-    let active = RwSignal::new("system");
+    // Kept across live re-reads: the open tab (`?tab=` opens one: search results link to theirs),
+    // the Status tab's tables, a half-typed confirmation.
+    let asked_tab = use_query_map()
+        .read_untracked()
+        .get("tab")
+        .unwrap_or_default();
+    let active = RwSignal::new(
+        TABS.iter()
+            .find(|t| t.id == asked_tab)
+            .map_or("system", |t| t.id),
+    );
     let tables = TablesState::new(Signal::derive(id));
     let history = HistoryState::new(Signal::derive(id));
     let power = PowerState::new();
@@ -108,6 +119,7 @@ fn Detail(
     let history_device = detail.device.id.clone();
     let managed = detail.device.state == super::DeviceState::Active;
     let for_power = detail.device.clone();
+    let (drift, drift_device) = (detail.drift.clone(), detail.device.id.clone());
     view! {
         <PageHeader title=name subtitle=subtitle/>
         <p class="row" data-testid="device-health">
@@ -115,6 +127,7 @@ fn Detail(
             {(!reason.is_empty()).then(|| view! { <span class="row-reason">{reason.clone()}</span> })}
             <span class=if stale { "stale" } else { "hint" } data-testid="freshness">{freshness}</span>
         </p>
+        {drift.map(|mark| view! { <DriftNotice mark device_id=drift_device active history/> })}
         <Tabs label="Device sections" items=TABS.to_vec() active/>
         <TabPanel id="system" active>
             <SystemTab detail history=for_system/>
@@ -138,6 +151,74 @@ fn Detail(
         <TabPanel id="history" active>
             <HistoryTab state=history device_id=history_device managed shown=Signal::derive(move || active.get() == "history")/>
         </TabPanel>
+    }
+}
+
+/// "Changed outside Mudmap": who changed what (pfSense's record), what changed (the History
+/// tab's comparison of what Mudmap last knew with the newest revision), and Acknowledge
+/// (operators and above; audited).
+#[component]
+fn DriftNotice(
+    mark: DriftMark,
+    device_id: String,
+    active: RwSignal<&'static str>,
+    history: HistoryState,
+) -> impl IntoView {
+    let role = use_role();
+    let can_acknowledge = Signal::derive(move || role.get().is_some_and(Role::can_operate));
+    let toasts = use_toasts();
+    let gone = RwSignal::new(false);
+    let busy = RwSignal::new(false);
+    let by = if mark.pf_username.is_empty() {
+        "someone".to_owned()
+    } else {
+        mark.pf_username.clone()
+    };
+    let text = format!(
+        "The configuration was changed by {by}, first seen {}{}.",
+        utc_datetime(mark.since_ms),
+        if mark.seen_ms > mark.since_ms {
+            format!(", last on {}", utc_datetime(mark.seen_ms))
+        } else {
+            String::new()
+        }
+    );
+    let note = (!mark.pf_description.is_empty())
+        .then(|| format!("pfSense's note: {}", mark.pf_description));
+    let (base, newest) = (mark.base_revision_id.clone(), mark.revision_id.clone());
+    let show = move |_| {
+        history.compare(base.clone(), newest.clone());
+        active.set("history");
+    };
+    let device = StoredValue::new(device_id);
+    let acknowledge = move |_| {
+        busy.set(true);
+        let id = device.get_value();
+        leptos::task::spawn_local(async move {
+            match acknowledge_drift(id).await {
+                Ok(()) => {
+                    gone.set(true);
+                    toasts.success("Acknowledged: the mark is cleared. The backups stay.");
+                }
+                Err(e) => toasts.error(e.to_string()),
+            }
+            busy.set(false);
+        });
+    };
+    view! {
+        <Show when=move || !gone.get()>
+            <section class="drift-notice" role="status" aria-label="Changed outside Mudmap">
+                <h2>"Changed outside Mudmap"</h2>
+                <p>{text.clone()}</p>
+                {note.clone().map(|n| view! { <p class="hint">{n}</p> })}
+                <p class="row">
+                    <button type="button" class="btn btn-ghost" on:click=show.clone()>"Show what changed"</button>
+                    {move || can_acknowledge.get().then(|| view! {
+                        <button type="button" class="btn" disabled=move || busy.get() on:click=acknowledge>"Acknowledge"</button>
+                    })}
+                </p>
+            </section>
+        </Show>
     }
 }
 

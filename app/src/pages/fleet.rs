@@ -9,7 +9,7 @@ use leptos::prelude::*;
 
 use crate::fleet::{fleet, FleetPage, FleetRow, SortKey};
 use crate::ui::badge::{Health, StateBadge};
-use crate::ui::format::{ago, uptime};
+use crate::ui::format::{ago, uptime, utc_datetime};
 use crate::ui::live::follow_events;
 use crate::ui::page::PageHeader;
 
@@ -263,7 +263,15 @@ fn FleetRowView(row: FleetRow, now_ms: i64) -> impl IntoView {
     let title = (!row.reason.is_empty()).then(|| row.reason.clone());
     view! {
         <tr data-testid="fleet-row" data-device=row.id.clone()>
-            <td><a href=format!("/devices/{}", row.id)>{row.name.clone()}</a></td>
+            <td>
+                <a href=format!("/devices/{}", row.id)>{row.name.clone()}</a>
+                {row.drift_since_ms.map(|since| view! {
+                    <span class="badge badge-drift" data-testid="drift-mark"
+                        title=format!("Configuration changed outside Mudmap, first seen {}", utc_datetime(since))>
+                        "Changed outside Mudmap"
+                    </span>
+                })}
+            </td>
             <td class="mono">{row.host.clone()}</td>
             <td>{row.pfsense.clone().unwrap_or_else(|| "—".to_owned())}</td>
             <td>

@@ -1,5 +1,5 @@
-//! Live pages: a counter that goes up whenever the server announces a device health change on
-//! `/api/events` (server-sent events), throttled, and when the stream reopens (events are not
+//! Live pages: a counter that goes up whenever the server announces a device health change or a
+//! drift mark on `/api/events` (server-sent events), throttled, and when the stream reopens (events are not
 //! replayed, so what changed during a reconnect, or on the fleet page before hydration, would
 //! otherwise be missed).
 //! Pages read it in their resources' sources to re-read what they show.
@@ -41,7 +41,7 @@ pub fn follow_events(live: RwSignal<u32>, only_device: Option<String>) {
         let on_event =
             Closure::<dyn Fn(web_sys::MessageEvent)>::new(move |event: web_sys::MessageEvent| {
                 let relevant = match (&wanted, event.data().as_string()) {
-                    (Some(wanted), Some(data)) if event.type_() == "health" => {
+                    (Some(wanted), Some(data)) if event.type_() != "resync" => {
                         data.contains(wanted.as_str())
                     }
                     _ => true,
@@ -50,7 +50,7 @@ pub fn follow_events(live: RwSignal<u32>, only_device: Option<String>) {
                     bump();
                 }
             });
-        for kind in ["health", "resync"] {
+        for kind in ["health", "drift", "resync"] {
             let _ =
                 source.add_event_listener_with_callback(kind, on_event.as_ref().unchecked_ref());
         }

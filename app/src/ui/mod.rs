@@ -4,6 +4,7 @@
 
 pub mod badge;
 pub mod dialog;
+pub mod download;
 pub mod field;
 pub mod format;
 pub mod live;

@@ -8,9 +8,11 @@
 //! restart and share the worker's bounded concurrency instead of competing with polling. What
 //! triggers them: activation, a person asking, and the monitor seeing a polled configuration hash
 //! that differs from the newest backup (a change made outside Mudmap: source `drift`), and the
-//! schedule ([`schedule`], daily by default, with retention). Backups around Mudmap's own changes
-//! come with change sets.
+//! schedule ([`schedule`], daily by default, with retention). A drift backup that differs in
+//! substance marks the device "Changed outside Mudmap" ([`drift`]). Backups around Mudmap's own
+//! changes come with change sets.
 
+pub mod drift;
 mod rows;
 pub mod schedule;
 pub mod service;
@@ -25,6 +27,7 @@ use sqlx::{Any, Transaction};
 use crate::agent::protocol::ConfigDocument;
 use crate::crypto::Sealer;
 use crate::jobs::{Enqueued, JobContext, JobError, JobHandler, NewJob, Queue};
+use crate::live::{Live, LiveEvent};
 use crate::pfsense::Config;
 use crate::ssh::{DeviceId, Engine, SshError};
 use crate::store::{now_ms, Store, StoreError};
@@ -101,6 +104,8 @@ pub enum BackupError {
     Device(#[from] SshError),
     #[error("the configuration the firewall sent does not match the hash it reported ({0}); nothing was stored")]
     HashMismatch(String),
+    #[error("those two backups are of different firewalls: compare backups of one firewall")]
+    OtherDevice,
     #[error("the stored configuration cannot be read: {0}")]
     Corrupt(String),
     #[error("the database failed: {0}")]
@@ -109,9 +114,21 @@ pub enum BackupError {
 
 /// Takes, stores and reads backups.
 pub struct Backups {
-    store: Store,
-    engine: Engine,
-    sealer: Arc<Sealer>,
+    deps: BackupDeps,
+}
+
+/// What backups work with.
+pub struct BackupDeps {
+    pub store: Store,
+    pub engine: Engine,
+    /// Seals configurations at rest.
+    pub sealer: Arc<Sealer>,
+    /// Drift mails, in the backup's transaction.
+    pub queue: Queue,
+    /// Drift marks, announced to open pages.
+    pub live: Live,
+    /// How long drift mails wait to gather more marks (the offline mails' hold-down).
+    pub mail_hold_down: std::time::Duration,
 }
 
 /// What one backup stored.
@@ -124,20 +141,17 @@ pub struct Taken {
 }
 
 impl Backups {
-    pub fn new(store: Store, engine: Engine, sealer: Arc<Sealer>) -> Arc<Self> {
-        Arc::new(Self {
-            store,
-            engine,
-            sealer,
-        })
+    pub fn new(deps: BackupDeps) -> Arc<Self> {
+        Arc::new(Self { deps })
     }
 
     /// Fetch the device's configuration now and store it as a revision.
     pub async fn take(&self, job: &BackupJob) -> Result<Taken, BackupError> {
-        let Some(org_id) = rows::active_device_org(&self.store, &job.device_id).await? else {
+        let Some(org_id) = rows::active_device_org(&self.deps.store, &job.device_id).await? else {
             return Err(BackupError::NotManaged);
         };
         let document: ConfigDocument = self
+            .deps
             .engine
             .call(
                 &DeviceId::new(job.device_id.as_str()),
@@ -155,11 +169,22 @@ impl Backups {
                 document.hash
             )));
         }
-        let note = Note::of(&document.xml);
+        // Parsed once: for pfSense's note, the drift comparison and the search facts.
+        let parsed = Config::parse(&document.xml).ok();
+        let note = parsed.as_ref().map(Note::from_config).unwrap_or_default();
         let sealed = self.seal(&org_id, &document.hash, document.xml.as_bytes())?;
         let revision_id = uuid::Uuid::now_v7().to_string();
+        // A drift backup is compared with the revision before it: only a change in substance
+        // (not pfSense's bookkeeping alone) marks the device.
+        let outside = if job.source == Source::Drift {
+            self.outside_changes(&org_id, &job.device_id, parsed.as_ref(), &document.hash)
+                .await?
+        } else {
+            None
+        };
+        let mut tx = self.deps.store.begin().await?;
         let new_content = rows::insert(
-            &self.store,
+            &mut tx,
             rows::NewRevision {
                 id: &revision_id,
                 org_id: &org_id,
@@ -174,6 +199,45 @@ impl Backups {
             },
         )
         .await?;
+        if let Some(config) = &parsed {
+            crate::search::facts::refresh(
+                &mut tx,
+                &org_id,
+                &job.device_id,
+                &revision_id,
+                &document.hash,
+                config,
+            )
+            .await?;
+        }
+        let newly_marked = match &outside {
+            Some((base_revision_id, changes)) => {
+                drift::mark(
+                    &mut tx,
+                    &self.deps.queue,
+                    drift::Outside {
+                        org_id: &org_id,
+                        device_id: &job.device_id,
+                        base_revision_id,
+                        revision_id: &revision_id,
+                        note: &note,
+                        changes: *changes,
+                    },
+                    self.deps.mail_hold_down,
+                )
+                .await?
+            }
+            None => false,
+        };
+        self.deps.queue.commit(tx).await?;
+        if newly_marked {
+            self.deps.live.send(LiveEvent::Drift {
+                org_id: org_id.clone(),
+                device_id: job.device_id.clone(),
+                marked: true,
+                at_ms: now_ms(),
+            });
+        }
         tracing::info!(
             device.id = %job.device_id,
             source = job.source.as_str(),
@@ -189,41 +253,85 @@ impl Backups {
         })
     }
 
+    /// The newest revision's id and the number of differences in words, when `xml` differs in
+    /// substance from the device's newest revision.
+    async fn outside_changes(
+        &self,
+        org_id: &str,
+        device_id: &str,
+        after: Option<&Config>,
+        hash: &str,
+    ) -> Result<Option<(String, usize)>, BackupError> {
+        let Some(base) = rows::newest(&self.deps.store, org_id, device_id).await? else {
+            return Ok(None);
+        };
+        if base.config_hash == hash {
+            return Ok(None);
+        }
+        let before = self.read(org_id, &base.id).await?;
+        let (Ok(before), Some(after)) = (Config::parse(&before), after) else {
+            // Not comparable: a person should look.
+            return Ok(Some((base.id, 1)));
+        };
+        let changes = crate::pfsense::diff::diff(&before, after).len();
+        Ok((changes > 0).then_some((base.id, changes)))
+    }
+
     /// A stored revision's configuration (of `org_id` only).
     pub async fn read(&self, org_id: &str, revision_id: &str) -> Result<String, BackupError> {
-        let Some((hash, sealed)) = rows::sealed_of(&self.store, org_id, revision_id).await? else {
+        let Some((hash, sealed)) = rows::sealed_of(&self.deps.store, org_id, revision_id).await?
+        else {
             return Err(BackupError::NotManaged);
         };
         self.open(org_id, &hash, &sealed)
     }
 
-    /// What changed in a revision of `org_id` since the device's revision before it.
-    pub async fn changes(
+    /// A revision of `org_id` compared with `from` (another revision of the same device), or
+    /// with the device's revision before it. None when a revision is not the organisation's.
+    pub async fn compare(
         &self,
         org_id: &str,
-        revision_id: &str,
-    ) -> Result<Option<(Option<i64>, Vec<crate::pfsense::diff::Change>)>, BackupError> {
-        let Some(((hash, _), previous)) =
-            rows::with_previous(&self.store, org_id, revision_id).await?
-        else {
+        from: Option<&str>,
+        to: &str,
+    ) -> Result<Option<Compared>, BackupError> {
+        let Some(to) = rows::revision(&self.deps.store, org_id, to).await? else {
             return Ok(None);
         };
-        let Some((previous_id, previous_hash, previous_at)) = previous else {
-            return Ok(Some((None, Vec::new())));
+        let from = match from {
+            Some(id) => match rows::revision(&self.deps.store, org_id, id).await? {
+                Some(from) if from.device_id == to.device_id => Some(from),
+                Some(_) => return Err(BackupError::OtherDevice),
+                None => return Ok(None),
+            },
+            None => rows::previous(&self.deps.store, org_id, &to).await?,
         };
-        if previous_hash == hash {
-            return Ok(Some((Some(previous_at), Vec::new())));
-        }
-        let parse = |xml: String| {
-            Config::parse(&xml)
-                .map_err(|e| BackupError::Corrupt(format!("not a configuration: {e}")))
+        let after = self.read(org_id, &to.id).await?;
+        let Some(from) = from else {
+            return Ok(Some(Compared {
+                from: None,
+                to,
+                before: None,
+                after,
+                changes: Vec::new(),
+            }));
         };
-        let before = parse(self.read(org_id, &previous_id).await?)?;
-        let after = parse(self.read(org_id, revision_id).await?)?;
-        Ok(Some((
-            Some(previous_at),
-            crate::pfsense::diff::diff(&before, &after),
-        )))
+        let before = self.read(org_id, &from.id).await?;
+        let changes = if from.config_hash == to.config_hash {
+            Vec::new()
+        } else {
+            let parse = |xml: &str| {
+                Config::parse(xml)
+                    .map_err(|e| BackupError::Corrupt(format!("not a configuration: {e}")))
+            };
+            crate::pfsense::diff::diff(&parse(&before)?, &parse(&after)?)
+        };
+        Ok(Some(Compared {
+            from: Some(from),
+            to,
+            before: Some(before),
+            after,
+            changes,
+        }))
     }
 
     /// Deflate, then seal; base64 for the text column.
@@ -238,6 +346,7 @@ impl Backups {
             .finish()
             .map_err(|e| BackupError::Corrupt(format!("compression failed: {e}")))?;
         let sealed = self
+            .deps
             .sealer
             .seal(&deflated, aad(org_id, hash).as_bytes())
             .map_err(|e| BackupError::Corrupt(format!("sealing failed: {e}")))?;
@@ -250,6 +359,7 @@ impl Backups {
             .decode(sealed)
             .map_err(|e| BackupError::Corrupt(format!("not base64: {e}")))?;
         let deflated = self
+            .deps
             .sealer
             .open(&bytes, aad(org_id, hash).as_bytes())
             .map_err(|e| BackupError::Corrupt(format!("cannot be opened: {e}")))?;
@@ -268,6 +378,16 @@ impl Backups {
     }
 }
 
+/// Two revisions of one device and what changed between them.
+pub struct Compared {
+    pub from: Option<rows::RevisionKey>,
+    pub to: rows::RevisionKey,
+    /// The older configuration (none: `to` is the device's first backup).
+    pub before: Option<String>,
+    pub after: String,
+    pub changes: Vec<crate::pfsense::diff::Change>,
+}
+
 /// The associated data a blob is sealed with: it cannot be moved to another organisation or hash.
 fn aad(org_id: &str, hash: &str) -> String {
     format!("config-backup\0{org_id}\0{hash}")
@@ -284,9 +404,12 @@ pub struct Note {
 impl Note {
     /// Read from the configuration; an unreadable one has no note (the backup is kept anyway).
     pub fn of(xml: &str) -> Self {
-        let Ok(config) = Config::parse(xml) else {
-            return Self::default();
-        };
+        Config::parse(xml)
+            .map(|c| Self::from_config(&c))
+            .unwrap_or_default()
+    }
+
+    pub fn from_config(config: &Config) -> Self {
         let Some(revision) = config.root.child("revision") else {
             return Self::default();
         };

@@ -1,7 +1,7 @@
 //! The SQL of backups: `config_revisions` (one row per backup) and `config_blobs` (one sealed
 //! configuration per organisation and content hash). Every read is scoped to an organisation.
 
-use sqlx::Row;
+use sqlx::{Any, Row, Transaction};
 
 use super::{Note, Source};
 use crate::store::{Store, StoreError};
@@ -32,11 +32,13 @@ pub(super) struct NewRevision<'a> {
     pub at: i64,
 }
 
-/// Store a revision, and its configuration unless the organisation has it already; returns
-/// whether the configuration was new. One transaction: a revision never points at nothing.
-pub(super) async fn insert(store: &Store, new: NewRevision<'_>) -> Result<bool, StoreError> {
+/// Store a revision in `tx`, and its configuration unless the organisation has it already;
+/// returns whether the configuration was new. One transaction: a revision never points at nothing.
+pub(super) async fn insert(
+    tx: &mut Transaction<'static, Any>,
+    new: NewRevision<'_>,
+) -> Result<bool, StoreError> {
     let size = i64::try_from(new.size).unwrap_or(i64::MAX);
-    let mut tx = store.begin().await?;
     let stored = sqlx::query(
         "INSERT INTO config_blobs (org_id, config_hash, sealed, size, stored, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (org_id, config_hash) DO NOTHING",
@@ -47,7 +49,7 @@ pub(super) async fn insert(store: &Store, new: NewRevision<'_>) -> Result<bool, 
     .bind(size)
     .bind(i64::try_from(new.sealed.len()).unwrap_or(i64::MAX))
     .bind(new.at)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
     sqlx::query(
         "INSERT INTO config_revisions (id, device_id, org_id, taken_at, source, config_hash, size, \
@@ -66,9 +68,8 @@ pub(super) async fn insert(store: &Store, new: NewRevision<'_>) -> Result<bool, 
     .bind(&new.note.username)
     .bind(new.actor_id)
     .bind(new.org_id)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
-    tx.commit().await?;
     Ok(stored.rows_affected() == 1)
 }
 
@@ -118,33 +119,65 @@ pub async fn list(
         .map_err(StoreError::from)
 }
 
-/// A revision of `org_id` (its hash and time) and the device's revision before it, if any.
-pub(super) async fn with_previous(
+/// What identifies a revision and places it in its device's history.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RevisionKey {
+    pub id: String,
+    pub device_id: String,
+    pub config_hash: String,
+    pub taken_at: i64,
+    pub source: String,
+}
+
+/// A revision of `org_id` (another organisation's is not found).
+pub(super) async fn revision(
     store: &Store,
     org_id: &str,
     revision_id: &str,
-) -> Result<Option<((String, i64), Option<(String, String, i64)>)>, StoreError> {
-    let this: Option<(String, i64, String)> = sqlx::query_as(
-        "SELECT config_hash, taken_at, device_id FROM config_revisions WHERE id = $1 AND org_id = $2",
+) -> Result<Option<RevisionKey>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT id, device_id, config_hash, taken_at, source FROM config_revisions \
+         WHERE id = $1 AND org_id = $2",
     )
     .bind(revision_id)
     .bind(org_id)
     .fetch_optional(store.pool())
-    .await?;
-    let Some((hash, at, device)) = this else {
-        return Ok(None);
-    };
-    let previous: Option<(String, String, i64)> = sqlx::query_as(
-        "SELECT id, config_hash, taken_at FROM config_revisions WHERE device_id = $1 AND org_id = $2 \
+    .await?)
+}
+
+/// The device's newest revision, if any.
+pub(super) async fn newest(
+    store: &Store,
+    org_id: &str,
+    device_id: &str,
+) -> Result<Option<RevisionKey>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT id, device_id, config_hash, taken_at, source FROM config_revisions \
+         WHERE device_id = $1 AND org_id = $2 ORDER BY taken_at DESC, id DESC LIMIT 1",
+    )
+    .bind(device_id)
+    .bind(org_id)
+    .fetch_optional(store.pool())
+    .await?)
+}
+
+/// The device's revision just before `this`, if any.
+pub(super) async fn previous(
+    store: &Store,
+    org_id: &str,
+    this: &RevisionKey,
+) -> Result<Option<RevisionKey>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT id, device_id, config_hash, taken_at, source FROM config_revisions \
+         WHERE device_id = $1 AND org_id = $2 \
          AND (taken_at < $3 OR (taken_at = $3 AND id < $4)) ORDER BY taken_at DESC, id DESC LIMIT 1",
     )
-    .bind(&device)
+    .bind(&this.device_id)
     .bind(org_id)
-    .bind(at)
-    .bind(revision_id)
+    .bind(this.taken_at)
+    .bind(&this.id)
     .fetch_optional(store.pool())
-    .await?;
-    Ok(Some(((hash, at), previous)))
+    .await?)
 }
 
 /// The hash and sealed configuration of a revision of `org_id`.

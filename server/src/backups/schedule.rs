@@ -3,7 +3,7 @@
 //! `interval_secs` (at most [`BATCH`] a round, so a large fleet is spread over several rounds and
 //! the job queue's bounded concurrency paces them), then deletes revisions past retention (older
 //! than `keep_days`, beyond each device's newest `keep_at_least`) and the stored configurations no
-//! revision refers to any more.
+//! revision refers to any more; and mails any drift mark a drift mail missed.
 
 use std::time::Duration;
 
@@ -18,7 +18,7 @@ use crate::store::{now_ms, Store, StoreError};
 pub const BATCH: i64 = 500;
 
 /// Run the schedule until the task is dropped.
-pub async fn run(store: Store, queue: Queue, settings: BackupSettings) {
+pub async fn run(store: Store, queue: Queue, settings: BackupSettings, mail_hold_down: Duration) {
     let mut ticker = tokio::time::interval(Duration::from_secs(settings.check_secs.max(1)));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -36,6 +36,9 @@ pub async fn run(store: Store, queue: Queue, settings: BackupSettings) {
                 tracing::info!(revisions, blobs, "backups past retention deleted")
             }
             Err(e) => tracing::error!(error = %e, "cannot apply backup retention"),
+        }
+        if let Err(e) = super::drift::sweep(&store, &queue, mail_hold_down).await {
+            tracing::error!(error = %e, "cannot check drift mails");
         }
     }
 }

@@ -1,17 +1,26 @@
-//! The edge of backups for the browser: a device's history (any member of its organisation) and
-//! "back up now" (operators and above, audited, queued as a job).
+//! The edge of backups for the browser: a device's history and comparisons (any member of its
+//! organisation), "back up now" and acknowledging a change made outside Mudmap (operators and
+//! above, audited), secrets revealed and configurations downloaded (owners and admins, audited).
 
 use std::sync::Arc;
 
-use app::devices::backups::{ConfigChange, Revision, RevisionChanges, HISTORY_LIMIT};
+use app::devices::backups::{
+    Comparison, ConfigChange, ConfigFile, RawLine, Revision, RevisionRef, HISTORY_LIMIT,
+    RAW_DIFF_LIMIT,
+};
 use app::devices::DeviceState;
 use app::error::AppError;
 use app::roles::Role;
 use app::services::Caller;
 
-use super::{revision_view, BackupJob, Source};
+use app::ui::format::utc_datetime;
+
+use super::rows::RevisionKey;
+use super::{revision_view, BackupError, BackupJob, Source};
 use crate::audit;
 use crate::jobs::Queue;
+use crate::live::{Live, LiveEvent};
+use crate::pfsense::{raw_diff, secrets};
 use crate::services::{sql_failure, store_failure};
 use crate::store::Store;
 
@@ -19,14 +28,16 @@ pub struct BackupService {
     store: Store,
     queue: Queue,
     backups: Arc<super::Backups>,
+    live: Live,
 }
 
 impl BackupService {
-    pub fn new(store: Store, queue: Queue, backups: Arc<super::Backups>) -> Arc<Self> {
+    pub fn new(store: Store, queue: Queue, backups: Arc<super::Backups>, live: Live) -> Arc<Self> {
         Arc::new(Self {
             store,
             queue,
             backups,
+            live,
         })
     }
 
@@ -40,6 +51,33 @@ impl BackupService {
             .map_err(sql_failure)?
             .ok_or_else(|| AppError::NotFound("That device".to_owned()))
     }
+
+    async fn device_name(&self, org_id: &str, id: &str) -> Result<String, AppError> {
+        Ok(self.device(org_id, id).await?.0)
+    }
+}
+
+/// `config-<device>-<yyyymmdd>-<hhmmss>.xml` (UTC), the device's name reduced to safe characters.
+fn file_name(device: &str, taken_at_ms: i64) -> String {
+    let safe: String = device
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(64)
+        .collect();
+    // "YYYY-MM-DD HH:MM" → digits, then the seconds.
+    let stamp: String = utc_datetime(taken_at_ms)
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
+    let (date, time) = stamp.split_at(stamp.len().min(8));
+    let seconds = taken_at_ms.div_euclid(1000).rem_euclid(60);
+    format!("config-{safe}-{date}-{time}{seconds:02}.xml")
 }
 
 #[async_trait::async_trait]
@@ -57,31 +95,153 @@ impl app::services::BackupService for BackupService {
         Ok(rows.iter().map(revision_view).collect())
     }
 
-    async fn changes(
+    async fn compare(
         &self,
         caller: &Caller,
-        revision_id: String,
-    ) -> Result<RevisionChanges, AppError> {
-        let org = caller.org()?;
+        from: Option<String>,
+        to: String,
+        reveal: bool,
+    ) -> Result<Comparison, AppError> {
+        let org = if reveal {
+            caller.org_where(Role::can_administer)?
+        } else {
+            caller.org()?
+        };
         let found = self
             .backups
-            .changes(&org.id, &revision_id)
+            .compare(&org.id, from.as_deref(), &to)
             .await
-            .map_err(|e| {
-                tracing::error!(revision.id = %revision_id, error = %e, "cannot compare revisions");
-                AppError::Internal("backup-diff".to_owned())
-            })?;
-        let (previous_at_ms, changes) =
-            found.ok_or_else(|| AppError::NotFound("That backup".to_owned()))?;
-        Ok(RevisionChanges {
-            previous_at_ms,
-            changes: changes
+            .map_err(|e| match e {
+                BackupError::OtherDevice => AppError::Invalid(e.to_string()),
+                e => {
+                    tracing::error!(revision.id = %to, error = %e, "cannot compare revisions");
+                    AppError::Internal("backup-diff".to_owned())
+                }
+            })?
+            .ok_or_else(|| AppError::NotFound("That backup".to_owned()))?;
+        if reveal {
+            let name = self.device_name(&org.id, &found.to.device_id).await?;
+            let mut tx = self.store.begin().await.map_err(store_failure)?;
+            audit::by_caller(
+                &mut tx,
+                Some(&org.id),
+                caller,
+                "device.secrets_revealed",
+                &name,
+                format!(
+                    "secrets shown in the comparison of backups of {} and {}",
+                    found
+                        .from
+                        .as_ref()
+                        .map_or_else(|| "(none)".to_owned(), |f| utc_datetime(f.taken_at)),
+                    utc_datetime(found.to.taken_at)
+                ),
+            )
+            .await?;
+            tx.commit().await.map_err(sql_failure)?;
+            tracing::info!(org.id = %org.id, revision.id = %found.to.id, "secrets revealed in a comparison");
+        }
+        let shown = |xml: &str, other: Option<&str>| {
+            if reveal {
+                xml.to_owned()
+            } else {
+                secrets::mask(xml, other)
+            }
+        };
+        let before = found
+            .before
+            .as_deref()
+            .map(|b| shown(b, Some(&found.after)))
+            .unwrap_or_default();
+        let after = shown(&found.after, found.before.as_deref());
+        let (raw, raw_truncated) = if found.from.is_some() {
+            raw_diff::lines(&before, &after, RAW_DIFF_LIMIT)
+        } else {
+            (Vec::new(), false)
+        };
+        let reference = |r: &RevisionKey| RevisionRef {
+            id: r.id.clone(),
+            taken_at_ms: r.taken_at,
+            source: r.source.clone(),
+        };
+        Ok(Comparison {
+            from: found.from.as_ref().map(reference),
+            to: reference(&found.to),
+            changes: found
+                .changes
                 .into_iter()
                 .map(|c| ConfigChange {
                     section: c.section,
                     text: c.text,
                 })
                 .collect(),
+            raw: raw
+                .into_iter()
+                .map(|(kind, text)| RawLine { kind, text })
+                .collect(),
+            raw_truncated,
+            revealed: reveal,
+        })
+    }
+
+    async fn acknowledge_drift(&self, caller: &Caller, device_id: String) -> Result<(), AppError> {
+        let org = caller.org_where(Role::can_operate)?;
+        let (name, _) = self.device(&org.id, &device_id).await?;
+        let mut tx = self.store.begin().await.map_err(store_failure)?;
+        if !super::drift::acknowledge(&mut tx, &org.id, &device_id)
+            .await
+            .map_err(store_failure)?
+        {
+            return Err(AppError::Conflict(format!(
+                "{name} has no change outside Mudmap to acknowledge (someone may have just done it)."
+            )));
+        }
+        audit::by_caller(
+            &mut tx,
+            Some(&org.id),
+            caller,
+            "device.drift_acknowledged",
+            &name,
+            "change outside Mudmap acknowledged".to_owned(),
+        )
+        .await?;
+        tx.commit().await.map_err(sql_failure)?;
+        self.live.send(LiveEvent::Drift {
+            org_id: org.id.clone(),
+            device_id: device_id.clone(),
+            marked: false,
+            at_ms: crate::store::now_ms(),
+        });
+        tracing::info!(device.id = %device_id, org.id = %org.id, "drift acknowledged");
+        Ok(())
+    }
+
+    async fn download(&self, caller: &Caller, revision_id: String) -> Result<ConfigFile, AppError> {
+        let org = caller.org_where(Role::can_administer)?;
+        let found = super::rows::revision(&self.store, &org.id, &revision_id)
+            .await
+            .map_err(store_failure)?
+            .ok_or_else(|| AppError::NotFound("That backup".to_owned()))?;
+        let xml = self.backups.read(&org.id, &found.id).await.map_err(|e| {
+            tracing::error!(revision.id = %found.id, error = %e, "cannot read a backup");
+            AppError::Internal("backup-read".to_owned())
+        })?;
+        let name = self.device_name(&org.id, &found.device_id).await?;
+        let mut tx = self.store.begin().await.map_err(store_failure)?;
+        audit::by_caller(
+            &mut tx,
+            Some(&org.id),
+            caller,
+            "device.config_downloaded",
+            &name,
+            format!("backup of {} downloaded", utc_datetime(found.taken_at)),
+        )
+        .await?;
+        tx.commit().await.map_err(sql_failure)?;
+        tracing::info!(org.id = %org.id, revision.id = %found.id, "backup downloaded");
+        Ok(ConfigFile {
+            file_name: file_name(&name, found.taken_at),
+            xml,
         })
     }
 
@@ -114,5 +274,16 @@ impl app::services::BackupService for BackupService {
         self.queue.commit(tx).await.map_err(store_failure)?;
         tracing::info!(device.id = %device_id, org.id = %org.id, "backup requested");
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn download_names_are_safe_and_stamped() {
+        assert_eq!(
+            super::file_name("fw 1/../x", 1_765_141_505_000),
+            "config-fw_1_.._x-20251207-210505.xml"
+        );
     }
 }

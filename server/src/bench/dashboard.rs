@@ -50,7 +50,7 @@ pub struct DashboardArgs {
     pub port: u16,
 }
 
-const SEED: u64 = 11;
+pub(super) const SEED: u64 = 11;
 const EMAIL: &str = "bench@mudmap.test";
 const PASSWORD: &str = "bench-password-not-secret";
 
@@ -58,7 +58,7 @@ pub async fn run(args: DashboardArgs) -> anyhow::Result<()> {
     let dir = tempfile::tempdir().context("creating a data directory")?;
     let _sim = spawn_simulator(args.devices, args.base_port, args.rtt, SEED).await?;
     let settings = Settings::for_data_dir(dir.path());
-    seed_database(&settings, &args).await?;
+    seed_database(&settings, args.devices, args.base_port).await?;
 
     let exe = std::env::current_exe().context("finding the mudmap binary")?;
     let base = format!("http://127.0.0.1:{}", args.port);
@@ -118,7 +118,17 @@ pub async fn run(args: DashboardArgs) -> anyhow::Result<()> {
     );
 
     for phase in ["fleet_page_ssr", "fleet_json"] {
-        let (mut samples, errors, wall) = load(&client, &base, &cookie, phase, &args).await;
+        let base = base.clone();
+        let make: MakeRequest = if phase == "fleet_json" {
+            Arc::new(move |c: &reqwest::Client| {
+                c.post(format!("{base}/api/fleet/list"))
+                    .form(&[("sort", "cpu"), ("descending", "true")])
+            })
+        } else {
+            Arc::new(move |c: &reqwest::Client| c.get(format!("{base}/")))
+        };
+        let (mut samples, errors, wall) =
+            load(&client, &cookie, args.clients, args.requests, make).await;
         let (p50, p99) = percentiles(&mut samples);
         println!(
             "{}",
@@ -138,7 +148,11 @@ pub async fn run(args: DashboardArgs) -> anyhow::Result<()> {
 }
 
 /// The bench account, its organisation, and every simulated device as an activated device.
-async fn seed_database(settings: &Settings, args: &DashboardArgs) -> anyhow::Result<()> {
+pub(super) async fn seed_database(
+    settings: &Settings,
+    devices: u32,
+    base_port: u16,
+) -> anyhow::Result<()> {
     let store = Store::connect(&settings.database_url(), &settings.database).await?;
     store.migrate().await?;
     let master = MasterKey::load_or_create(&settings.master_key_file())?;
@@ -151,7 +165,7 @@ async fn seed_database(settings: &Settings, args: &DashboardArgs) -> anyhow::Res
     let user = crate::accounts::rows::insert_user(&mut tx, EMAIL, &hash, true).await?;
     let org = crate::accounts::rows::insert_org_with_owner(&mut tx, "Bench MSP", &user).await?;
     let now = now_ms();
-    for i in 0..args.devices {
+    for i in 0..devices {
         let id = uuid::Uuid::now_v7().to_string();
         let key = service_key(SEED, i);
         let pem = key.to_openssh(russh::keys::ssh_key::LineEnding::LF)?;
@@ -168,7 +182,7 @@ async fn seed_database(settings: &Settings, args: &DashboardArgs) -> anyhow::Res
         .bind(&id)
         .bind(&org)
         .bind(format!("fw-{i:05}"))
-        .bind(i64::from(args.base_port) + i64::from(i))
+        .bind(i64::from(base_port) + i64::from(i))
         .bind(format!("customer-{:02}", i % 40))
         .bind(host.public_key().to_openssh()?)
         .bind(crate::ssh::fingerprint(host.public_key()))
@@ -187,7 +201,7 @@ async fn seed_database(settings: &Settings, args: &DashboardArgs) -> anyhow::Res
     Ok(())
 }
 
-async fn wait_ready(client: &reqwest::Client, base: &str) -> anyhow::Result<()> {
+pub(super) async fn wait_ready(client: &reqwest::Client, base: &str) -> anyhow::Result<()> {
     for _ in 0..600 {
         if let Ok(r) = client.get(format!("{base}/readyz")).send().await {
             if r.status().is_success() {
@@ -199,7 +213,7 @@ async fn wait_ready(client: &reqwest::Client, base: &str) -> anyhow::Result<()> 
     anyhow::bail!("the server did not become ready within 60 s")
 }
 
-async fn sign_in(client: &reqwest::Client, base: &str) -> anyhow::Result<String> {
+pub(super) async fn sign_in(client: &reqwest::Client, base: &str) -> anyhow::Result<String> {
     let response = client
         .post(format!("{base}/api/auth/login"))
         .form(&[("email", EMAIL), ("password", PASSWORD)])
@@ -221,7 +235,7 @@ async fn sign_in(client: &reqwest::Client, base: &str) -> anyhow::Result<String>
         .context("no session cookie after signing in")
 }
 
-async fn fleet_json(
+pub(super) async fn fleet_json(
     client: &reqwest::Client,
     base: &str,
     cookie: &str,
@@ -240,24 +254,28 @@ async fn fleet_json(
     Ok(response.json().await?)
 }
 
-/// `args.requests` requests of one kind from `args.clients` concurrent clients.
-async fn load(
+/// Builds one request of a load (the cookie is added by [`load`]).
+pub(super) type MakeRequest =
+    Arc<dyn Fn(&reqwest::Client) -> reqwest::RequestBuilder + Send + Sync>;
+
+/// `requests` requests made by `make` from `clients` concurrent clients: each one's latency, the
+/// number that failed, and the wall time.
+pub(super) async fn load(
     client: &reqwest::Client,
-    base: &str,
     cookie: &str,
-    phase: &str,
-    args: &DashboardArgs,
+    clients: usize,
+    requests: usize,
+    make: MakeRequest,
 ) -> (Vec<Duration>, usize, Duration) {
-    let remaining = Arc::new(std::sync::atomic::AtomicUsize::new(args.requests));
+    let remaining = Arc::new(std::sync::atomic::AtomicUsize::new(requests));
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..args.clients {
-        let (client, base, cookie, remaining, phase) = (
+    for _ in 0..clients {
+        let (client, cookie, remaining, make) = (
             client.clone(),
-            base.to_owned(),
             cookie.to_owned(),
             remaining.clone(),
-            phase.to_owned(),
+            make.clone(),
         );
         tasks.spawn(async move {
             let mut samples = Vec::new();
@@ -271,14 +289,7 @@ async fn load(
                 .is_ok()
             {
                 let t = Instant::now();
-                let request = if phase == "fleet_json" {
-                    client
-                        .post(format!("{base}/api/fleet/list"))
-                        .form(&[("sort", "cpu"), ("descending", "true")])
-                } else {
-                    client.get(format!("{base}/"))
-                };
-                let ok = match request.header("cookie", &cookie).send().await {
+                let ok = match make(&client).header("cookie", &cookie).send().await {
                     Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
                     Err(_) => false,
                 };
@@ -290,7 +301,7 @@ async fn load(
             (samples, errors)
         });
     }
-    let mut samples = Vec::with_capacity(args.requests);
+    let mut samples = Vec::with_capacity(requests);
     let mut errors = 0;
     while let Some(Ok((s, e))) = tasks.join_next().await {
         samples.extend(s);

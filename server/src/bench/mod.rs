@@ -1,6 +1,7 @@
 //! Benchmarks (`mudmap bench …`): print figures as JSON lines, one object per measurement, so runs
 //! can be compared by a script. Not tests: nothing here asserts a number.
 
+pub mod backups;
 pub mod dashboard;
 pub mod fanout;
 pub mod jobs;

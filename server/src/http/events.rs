@@ -1,5 +1,6 @@
 //! `GET /api/events`: server-sent events for the signed-in caller's organisation. Each device
-//! health change is one `health` event (JSON: device_id, health, reason, at_ms); a comment every
+//! health change is one `health` event (JSON: device_id, health, reason, at_ms); a drift mark set
+//! or acknowledged is one `drift` event (JSON: device_id, marked, at_ms); a comment every
 //! 15 s keeps proxies from closing an idle stream. Browsers' EventSource reconnects by itself
 //! after a server restart.
 
@@ -25,19 +26,14 @@ pub async fn events(State(state): State<AppState>, request: Request) -> Response
     else {
         return (StatusCode::UNAUTHORIZED, "Sign in to follow your fleet.").into_response();
     };
-    let receiver = state.health.subscribe();
+    let receiver = state.live.subscribe();
     let stream = stream::unfold((receiver, org_id), |(mut receiver, org_id)| async move {
         loop {
             match receiver.recv().await {
-                Ok(event) if event.org_id == org_id => {
+                Ok(event) if event.org_id() == org_id => {
                     let sse = Event::default()
-                        .event("health")
-                        .json_data(serde_json::json!({
-                            "device_id": event.device_id,
-                            "health": event.health,
-                            "reason": event.reason,
-                            "at_ms": event.at_ms,
-                        }))
+                        .event(event.name())
+                        .json_data(event.data())
                         .unwrap_or_else(|_| Event::default().comment("unencodable event"));
                     return Some((Ok::<_, Infallible>(sse), (receiver, org_id)));
                 }

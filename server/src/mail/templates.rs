@@ -83,6 +83,24 @@ pub enum Template {
         gateway: String,
         link: String,
     },
+    /// Configurations changed outside Mudmap (one mail for the marks of one hold-down);
+    /// `more`: there were more than the mail lists.
+    ConfigDrift {
+        org_name: String,
+        devices: Vec<DriftLine>,
+        more: bool,
+        link: String,
+    },
+}
+
+/// One firewall in a drift mail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DriftLine {
+    pub device_name: String,
+    /// When the change was first seen (UTC, formatted).
+    pub since: String,
+    /// pfSense's record of who made it ("" if it has none).
+    pub by: String,
 }
 
 /// A rendered mail: what the transport sends.
@@ -141,6 +159,7 @@ impl Template {
             Self::DeviceBack { .. } => "device_back",
             Self::GatewayDown { .. } => "gateway_down",
             Self::GatewayUp { .. } => "gateway_up",
+            Self::ConfigDrift { .. } => "config_drift",
         }
     }
 
@@ -324,6 +343,57 @@ impl Template {
                 action: Some(("Open the firewall", link.clone())),
                 notes: vec![],
             },
+            Self::ConfigDrift {
+                org_name,
+                devices,
+                more,
+                link,
+            } => {
+                let subject = match devices.as_slice() {
+                    [one] => format!(
+                        "Firewall {} in {org_name} was changed outside Mudmap",
+                        one.device_name
+                    ),
+                    _ => format!(
+                        "{}{} firewalls in {org_name} were changed outside Mudmap",
+                        devices.len(),
+                        if *more { "+" } else { "" }
+                    ),
+                };
+                let mut paragraphs = vec![format!(
+                    "Mudmap noticed configuration changes it did not make, in {org_name}. Each is \
+                     backed up; the firewall's History tab shows what changed."
+                )];
+                paragraphs.extend(devices.iter().map(|d| {
+                    let by = if d.by.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" by {}", d.by)
+                    };
+                    format!("{}: changed{by}, first seen {}.", d.device_name, d.since)
+                }));
+                if *more {
+                    paragraphs.push("…and more: the fleet page marks every one.".to_owned());
+                }
+                Content {
+                    subject,
+                    heading: "Changed outside Mudmap".to_owned(),
+                    paragraphs,
+                    action: Some((
+                        if devices.len() == 1 {
+                            "See what changed"
+                        } else {
+                            "Open the fleet"
+                        },
+                        link.clone(),
+                    )),
+                    notes: vec![
+                        "If the change was expected, acknowledge it on the firewall's page to clear \
+                         the mark."
+                            .to_owned(),
+                    ],
+                }
+            }
             Self::DeviceBack {
                 org_name,
                 device_name,

@@ -22,6 +22,7 @@ use tokio::time::Instant;
 
 use crate::agent::protocol::Status;
 use crate::jobs::Queue;
+use crate::live::{Live, LiveEvent};
 use crate::notify::{admins_of, MailJob};
 use crate::ssh::{DeviceId, Engine, SshError};
 use crate::store::{now_ms, Store, StoreError};
@@ -71,7 +72,7 @@ pub struct HealthEvent {
 
 /// The running monitor. Dropping it stops polling.
 pub struct Monitor {
-    events: broadcast::Sender<HealthEvent>,
+    events: Live,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -84,20 +85,15 @@ impl Monitor {
         queue: Queue,
         config: MonitorConfig,
         outages: Outages,
+        events: Live,
     ) -> Self {
-        let (events, _) = broadcast::channel(4096);
         let task = tokio::spawn(run(store, engine, queue, config, outages, events.clone()));
         Self { events, task }
     }
 
-    /// Health changes of every organisation (subscribers filter by their own).
-    pub fn subscribe(&self) -> broadcast::Receiver<HealthEvent> {
+    /// Live events of every organisation (subscribers filter by their own).
+    pub fn subscribe(&self) -> broadcast::Receiver<LiveEvent> {
         self.events.subscribe()
-    }
-
-    /// A handle that can subscribe later (for the HTTP layer).
-    pub fn sender(&self) -> broadcast::Sender<HealthEvent> {
-        self.events.clone()
     }
 
     pub fn stop(self) {
@@ -179,7 +175,7 @@ async fn run(
     queue: Queue,
     config: MonitorConfig,
     outages: Outages,
-    events: broadcast::Sender<HealthEvent>,
+    events: Live,
 ) {
     let mut tracked: HashMap<DeviceId, Tracked> = HashMap::new();
     // Devices already offline when the monitor starts (a server restart): their episode (and its
@@ -264,7 +260,7 @@ async fn run(
             match save(&store, &queue, &writes, config.mail_hold_down).await {
                 Ok((changes, backed_up)) => {
                     for event in changes {
-                        let _ = events.send(event);
+                        events.send(LiveEvent::Health(event));
                     }
                     for (device, hash) in backed_up {
                         if let Some(tracked) = tracked.get_mut(&device) {

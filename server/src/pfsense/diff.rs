@@ -87,7 +87,7 @@ fn endpoint(e: &Endpoint) -> String {
     text
 }
 
-fn rule_name(r: &Rule) -> String {
+pub(crate) fn rule_name(r: &Rule) -> String {
     let place = if r.floating {
         "floating rule".to_owned()
     } else {
@@ -100,7 +100,7 @@ fn rule_name(r: &Rule) -> String {
     }
 }
 
-fn rule_summary(r: &Rule) -> String {
+pub(crate) fn rule_summary(r: &Rule) -> String {
     format!(
         "{} {} from {} to {}{}",
         r.kind,

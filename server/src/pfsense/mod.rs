@@ -3,11 +3,16 @@
 //! manage from it — rules, separators, aliases, NAT, interfaces and VLANs, gateways, routes, users,
 //! groups, packages, system settings — as typed records shared by diff, search and the editors.
 //!
+//! [`diff`] words the differences between two configurations, [`raw_diff`] lines them up as text
+//! and [`secrets`] masks what must not be shown.
+//!
 //! The tree is the source of truth, so nothing the model does not understand is ever dropped or
 //! reordered. No I/O here: the configuration comes from the agent's `config.get`.
 
 pub mod diff;
 pub mod model;
+pub mod raw_diff;
+pub mod secrets;
 pub mod xml;
 
 pub use model::{Config, ConfigError};

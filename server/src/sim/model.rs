@@ -256,6 +256,18 @@ impl DeviceModel {
             let _ = writeln!(x, "\t\t<dnsserver>{}</dnsserver>", esc(dns));
         }
         let _ = writeln!(x, "\t\t<timezone>Etc/UTC</timezone>");
+        // pfSense's admin account, with a password hash like pfSense's (a secret to mask).
+        let _ = writeln!(x, "\t\t<group>\n\t\t\t<name>admins</name>\n\t\t\t<scope>system</scope>\n\t\t\t<gid>1999</gid>\n\t\t\t<member>0</member>\n\t\t\t<priv>page-all</priv>\n\t\t</group>");
+        let _ = writeln!(x, "\t\t<user>\n\t\t\t<name>admin</name>\n\t\t\t<descr><![CDATA[System Administrator]]></descr>\n\t\t\t<scope>system</scope>\n\t\t\t<groupname>admins</groupname>");
+        let _ = writeln!(
+            x,
+            "\t\t\t<bcrypt-hash>$2y$10${:0>53}</bcrypt-hash>",
+            format!("simulatedhash{}", self.index)
+        );
+        let _ = writeln!(
+            x,
+            "\t\t\t<uid>0</uid>\n\t\t\t<priv>user-shell-access</priv>\n\t\t</user>"
+        );
         let _ = writeln!(x, "\t</system>");
         let _ = writeln!(x, "\t<interfaces>");
         for i in &self.interfaces {

@@ -775,8 +775,23 @@ async fn organisations_are_isolated_from_each_other(db: &TestDbRef) {
         ("devices/revisions", vec![("id", &alpha_device)], 404),
         ("devices/backup", vec![("id", &alpha_device)], 404),
         (
-            "devices/revision-changes",
+            "devices/compare",
+            vec![("to", "no-such-revision"), ("reveal", "false")],
+            404,
+        ),
+        (
+            "devices/compare",
+            vec![("to", "no-such-revision"), ("reveal", "true")],
+            404,
+        ),
+        (
+            "devices/revision-download",
             vec![("id", "no-such-revision")],
+            404,
+        ),
+        (
+            "devices/acknowledge-drift",
+            vec![("id", &alpha_device)],
             404,
         ),
         (
@@ -831,6 +846,9 @@ async fn organisations_are_isolated_from_each_other(db: &TestDbRef) {
         ),
         ("devices/list", vec![], 200),
         ("fleet/list", vec![("search", "alpha")], 200),
+        // Scoped to Bob's own organisation by construction (the search test shows it finds
+        // nothing of another's).
+        ("search/run", vec![("query", "user.name is admin")], 200),
         ("orgs/accept-invitation", vec![("token", &carol_token)], 409),
         // Scoped to Bob's own organisation by construction:
         ("orgs/members", vec![("search", "")], 200),
@@ -1148,6 +1166,32 @@ async fn devices_are_added_edited_and_deleted_by_the_right_roles(db: &TestDbRef)
     assert_eq!((status, body), (200, serde_json::json!([])));
     let (status, _) = viewer.call("devices/backup", &[("id", &id)]).await;
     assert_eq!(status, 403);
+    // Only owners and admins see secrets or download a configuration: refused before any lookup.
+    for caller in [&viewer, &operator] {
+        let (status, _) = caller
+            .call("devices/revision-download", &[("id", "any")])
+            .await;
+        assert_eq!(status, 403);
+        let (status, _) = caller
+            .call("devices/compare", &[("to", "any"), ("reveal", "true")])
+            .await;
+        assert_eq!(status, 403);
+    }
+    let (status, _) = viewer
+        .call("devices/acknowledge-drift", &[("id", &id)])
+        .await;
+    assert_eq!(status, 403, "a viewer cannot acknowledge a change");
+    let (status, body) = operator
+        .call("devices/acknowledge-drift", &[("id", &id)])
+        .await;
+    assert_eq!(status, 409, "nothing to acknowledge: {body}");
+    let (status, _) = viewer
+        .call("devices/compare", &[("to", "any"), ("reveal", "false")])
+        .await;
+    assert_eq!(
+        status, 404,
+        "members compare their own organisation's backups"
+    );
     let (status, body) = operator.call("devices/backup", &[("id", &id)]).await;
     assert_eq!(
         status, 422,

@@ -680,18 +680,31 @@ async fn a_changed_host_key_quarantines_and_delete_cleans_the_device() {
 
 /// Read server-sent events until one `health` event for `device` says `health`.
 async fn wait_for_event(stream: &mut reqwest::Response, device: &str, health: &str) -> Value {
+    wait_for_sse(stream, "health", |e| {
+        e["device_id"] == device && e["health"] == health
+    })
+    .await
+}
+
+/// Read server-sent events until one named `name` whose data satisfies `wanted`.
+async fn wait_for_sse(
+    stream: &mut reqwest::Response,
+    name: &str,
+    wanted: impl Fn(&Value) -> bool,
+) -> Value {
     let mut buffer = String::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let header = format!("event: {name}\n");
     loop {
         let chunk = tokio::time::timeout_at(deadline, stream.chunk())
             .await
-            .expect("no such event within 30 s")
+            .unwrap_or_else(|_| panic!("no {name} event within 30 s"))
             .unwrap()
             .expect("the event stream ended");
         buffer.push_str(&String::from_utf8_lossy(&chunk));
         while let Some(end) = buffer.find("\n\n") {
             let message: String = buffer.drain(..end + 2).collect();
-            if !message.contains("event: health") {
+            if !message.contains(&header) {
                 continue;
             }
             let data = message
@@ -699,7 +712,7 @@ async fn wait_for_event(stream: &mut reqwest::Response, device: &str, health: &s
                 .find_map(|l| l.strip_prefix("data: "))
                 .unwrap();
             let event: Value = serde_json::from_str(data).unwrap();
-            if event["device_id"] == device && event["health"] == health {
+            if wanted(&event) {
                 return event;
             }
         }
@@ -1504,12 +1517,41 @@ async fn backups_are_taken_at_activation_on_request_and_on_change_stored_once_an
 
     // An admin changes the configuration in pfSense's GUI: the next poll sees the hash move, and
     // the change is backed up with pfSense's note of who made it.
+    let mut events = world.events().await;
     sim.patch_faults(FaultPatch {
         edit_config: true,
         ..FaultPatch::default()
     });
     let changed = sim.model.lock().unwrap().config_document();
     let three = revisions_when(&world, &id, 3).await;
+    // …and the device is marked "Changed outside Mudmap": live to open pages, in the fleet and
+    // on its page with pfSense's record of who did it, in the audit log, and by mail.
+    let event = wait_for_sse(&mut events, "drift", |e| e["device_id"] == id.as_str()).await;
+    assert_eq!(event["marked"], true, "{event}");
+    let row = world
+        .fleet_row_when(&id, |r| r["drift_since_ms"].is_i64())
+        .await;
+    assert!(row["drift_since_ms"].as_i64().unwrap() > 0, "{row}");
+    let (status, detail) = world.api.call("devices/detail", &[("id", &id)]).await;
+    assert_eq!(status, 200, "{detail}");
+    assert_eq!(detail["drift"]["revision_id"], three[0]["id"], "{detail}");
+    assert_eq!(
+        detail["drift"]["base_revision_id"], three[1]["id"],
+        "{detail}"
+    );
+    assert_eq!(
+        detail["drift"]["pf_username"],
+        "admin@10.0.0.9 (Local Database)"
+    );
+    assert_eq!(world.audit("device.drift").await.len(), 1);
+    let mail = world
+        .mails_about("changed outside Mudmap", 1, Duration::from_secs(30))
+        .await;
+    assert!(
+        mail[0].body_text().contains("admin@10.0.0.9"),
+        "the mail names pfSense's user: {}",
+        mail[0].body_text()
+    );
     assert_eq!(three[0]["source"], "drift", "{three:?}");
     assert_eq!(three[0]["config_hash"], changed.hash);
     assert_eq!(
@@ -1518,29 +1560,112 @@ async fn backups_are_taken_at_activation_on_request_and_on_change_stored_once_an
     );
     // What changed, in words: the admin's alias; nothing between the two identical backups; the
     // first backup has nothing to compare with.
-    let changes = |id: Value| {
+    let compare = |from: Option<&Value>, to: &Value, reveal: bool| {
         let api = &world.api;
+        let mut form = vec![
+            ("to", to.as_str().unwrap().to_owned()),
+            ("reveal", reveal.to_string()),
+        ];
+        if let Some(from) = from {
+            form.push(("from", from.as_str().unwrap().to_owned()));
+        }
         async move {
-            let (status, body) = api
-                .call("devices/revision-changes", &[("id", id.as_str().unwrap())])
-                .await;
+            let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let (status, body) = api.call("devices/compare", &form).await;
             assert_eq!(status, 200, "{body}");
             body
         }
     };
-    let drift = changes(three[0]["id"].clone()).await;
-    assert_eq!(
-        drift["changes"],
-        serde_json::json!([{"section": "aliases", "text": "alias added_by_admin_1 added (host): 192.0.2.2"}]),
-        "{drift}"
-    );
-    let same = changes(three[1]["id"].clone()).await;
+    let drift = compare(None, &three[0]["id"], false).await;
+    let alias_added = serde_json::json!([{"section": "aliases", "text": "alias added_by_admin_1 added (host): 192.0.2.2"}]);
+    assert_eq!(drift["changes"], alias_added, "{drift}");
+    assert_eq!(drift["from"]["id"], three[1]["id"]);
+    let same = compare(None, &three[1]["id"], false).await;
     assert!(
-        same["previous_at_ms"].is_i64() && same["changes"] == serde_json::json!([]),
+        same["from"]["id"] == three[2]["id"]
+            && same["changes"] == serde_json::json!([])
+            && same["raw"] == serde_json::json!([]),
         "{same}"
     );
-    let first = changes(three[2]["id"].clone()).await;
-    assert!(first["previous_at_ms"].is_null(), "{first}");
+    let first = compare(None, &three[2]["id"], false).await;
+    assert!(first["from"].is_null(), "{first}");
+    // Any two: the first backup with the drift one, and the raw XML diff beside the words, with
+    // pfSense's bookkeeping lines and the alias among its lines.
+    let any_two = compare(Some(&three[2]["id"]), &three[0]["id"], false).await;
+    assert_eq!(any_two["changes"], alias_added);
+    let raw: Vec<(String, String)> = any_two["raw"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["kind"].as_str().unwrap().to_owned(),
+                l["text"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        raw.iter()
+            .any(|(k, t)| k == "+" && t.contains("added_by_admin_1")),
+        "{raw:?}"
+    );
+    assert!(raw.iter().any(|(k, _)| k == "@"), "{raw:?}");
+    assert_eq!(any_two["revealed"], false);
+    // Secrets are masked in what anyone sees; the admin's password hash is in the file.
+    assert!(
+        changed.xml.contains("<bcrypt-hash>"),
+        "the simulated config has a password hash"
+    );
+    let whole = compare(Some(&three[2]["id"]), &three[0]["id"], false)
+        .await
+        .to_string();
+    assert!(
+        !whole.contains("$2y$"),
+        "no password hash is ever shown masked: {whole}"
+    );
+    assert!(world.audit("device.secrets_revealed").await.is_empty());
+    let revealed = compare(Some(&three[2]["id"]), &three[0]["id"], true).await;
+    assert_eq!(revealed["revealed"], true);
+    assert_eq!(
+        world.audit("device.secrets_revealed").await.len(),
+        1,
+        "revealing is audited"
+    );
+    // Two revisions of different devices are not compared.
+    // Download: the exact configuration, audited.
+    let (status, file) = world
+        .api
+        .call(
+            "devices/revision-download",
+            &[("id", three[0]["id"].as_str().unwrap())],
+        )
+        .await;
+    assert_eq!(status, 200, "{file}");
+    assert_eq!(file["xml"], changed.xml);
+    assert!(
+        file["file_name"].as_str().unwrap().starts_with("config-")
+            && file["file_name"].as_str().unwrap().ends_with(".xml"),
+        "{}",
+        file["file_name"]
+    );
+    assert_eq!(world.audit("device.config_downloaded").await.len(), 1);
+
+    // Acknowledge clears the mark (audited, live); twice is a clear conflict.
+    let (status, body) = world
+        .api
+        .call("devices/acknowledge-drift", &[("id", &id)])
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let event = wait_for_sse(&mut events, "drift", |e| e["device_id"] == id.as_str()).await;
+    assert_eq!(event["marked"], false, "{event}");
+    let (_, detail) = world.api.call("devices/detail", &[("id", &id)]).await;
+    assert!(detail["drift"].is_null(), "{detail}");
+    assert_eq!(world.audit("device.drift_acknowledged").await.len(), 1);
+    let (status, body) = world
+        .api
+        .call("devices/acknowledge-drift", &[("id", &id)])
+        .await;
+    assert_eq!(status, 409, "{body}");
 
     let store =
         mudmap::store::Store::connect(&world.settings.database_url(), &world.settings.database)
@@ -1561,14 +1686,17 @@ async fn backups_are_taken_at_activation_on_request_and_on_change_stored_once_an
     // …and it opens again, byte for byte, with the master key.
     let master =
         mudmap::crypto::MasterKey::load_or_create(&world.settings.master_key_file()).unwrap();
-    let backups = mudmap::backups::Backups::new(
-        store.clone(),
-        mudmap::ssh::Engine::new(
+    let backups = mudmap::backups::Backups::new(mudmap::backups::BackupDeps {
+        store: store.clone(),
+        engine: mudmap::ssh::Engine::new(
             mudmap::ssh::EngineConfig::default(),
             std::sync::Arc::new(mudmap::ssh::MemoryHostKeys::new()),
         ),
-        std::sync::Arc::new(mudmap::crypto::Sealer::new(&master)),
-    );
+        sealer: std::sync::Arc::new(mudmap::crypto::Sealer::new(&master)),
+        queue: mudmap::jobs::Queue::new(store.clone()),
+        live: mudmap::live::Live::default(),
+        mail_hold_down: std::time::Duration::from_secs(60),
+    });
     let revision = three[2]["id"].as_str().unwrap();
     assert_eq!(
         backups.read(&blobs[0].0, revision).await.unwrap(),
@@ -1621,5 +1749,133 @@ async fn backups_follow_their_schedule_and_retention_keeps_the_newest() {
         "the newest is never deleted"
     );
     store.close().await;
+    world.stop().await;
+}
+
+/// Search the fleet (the Search page's server function).
+async fn search(world: &World, query: &str) -> (u16, Value) {
+    world.api.call("search/run", &[("query", query)]).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fleet_is_searched_from_each_firewalls_newest_backup() {
+    use mudmap::pfsense::Config;
+
+    let world = world(3).await;
+    let mut ids = Vec::new();
+    for index in 0..3 {
+        ids.push(world.activated(index).await);
+    }
+    for id in &ids {
+        revisions_when(&world, id, 1).await;
+    }
+    let configs: Vec<Config> = (0..3)
+        .map(|i| {
+            let xml = world
+                .sim
+                .device(i)
+                .unwrap()
+                .model
+                .lock()
+                .unwrap()
+                .config_document()
+                .xml;
+            Config::parse(&xml).unwrap()
+        })
+        .collect();
+
+    // "Rules that pass port P from any", counted from the configurations themselves.
+    let port = 443;
+    let expected: usize = configs
+        .iter()
+        .map(|c| {
+            c.rules()
+                .iter()
+                .filter(|r| {
+                    let covers = match r.destination.port.split_once('-') {
+                        Some((lo, hi)) => {
+                            lo.parse::<i64>().unwrap() <= port && hi.parse::<i64>().unwrap() >= port
+                        }
+                        None if r.destination.port.is_empty() => true,
+                        None => r.destination.port.parse::<i64>().ok() == Some(port),
+                    };
+                    (r.kind == "pass" || r.kind.is_empty())
+                        && (r.source.any
+                            || (r.source.network.is_empty() && r.source.address.is_empty()))
+                        && covers
+                        && matches!(r.protocol.as_str(), "tcp" | "udp" | "tcp/udp" | "")
+                })
+                .count()
+        })
+        .sum();
+    assert!(expected > 0, "the simulated fleet has such rules");
+    let (status, answer) = search(
+        &world,
+        &format!("rule.action is pass\nrule.source is any\nrule.port is {port}"),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    let hits = answer["hits"].as_array().unwrap();
+    assert_eq!(hits.len(), expected.min(200), "{answer:#}");
+    assert_eq!(answer["searched"], 3);
+    assert!(hits.iter().all(|h| h["section"] == "rules"
+        && h["label"].as_str().unwrap().contains(" pass ")
+        && h["label"].as_str().unwrap().contains("from any")));
+
+    // Which firewalls have alias X; the user every firewall has; versions compared as versions.
+    let alias = configs[1].aliases()[0].name.clone();
+    let (_, answer) = search(&world, &format!("alias.name is {}", alias.to_uppercase())).await;
+    let with_alias = configs
+        .iter()
+        .filter(|c| c.aliases().iter().any(|a| a.name == alias))
+        .count();
+    assert_eq!(answer["devices"], with_alias as u64, "{answer:#}");
+    let (_, answer) = search(&world, "user.name is admin").await;
+    assert_eq!(answer["devices"], 3, "{answer:#}");
+    let (_, answer) = search(&world, "pfsense.version < 2.7").await;
+    let hits = answer["hits"].as_array().unwrap();
+    assert_eq!(hits.len(), 1, "only 2.6.0 is older than 2.7: {answer:#}");
+    assert_eq!(hits[0]["device_id"], ids[0].as_str());
+    let (_, answer) = search(&world, "pfsense.version >= 2.7\nuser.name is admin").await;
+    assert_eq!(answer["devices"], 2, "{answer:#}");
+
+    // A bad query is refused with the line and the field named.
+    let (status, body) = search(&world, "rule.action is pass\nrule.prt is 22").await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body.to_string()
+            .contains("Line 2: there is no field \\\"rule.prt\\\""),
+        "{body}"
+    );
+
+    // An admin changes a firewall: the change is backed up and found.
+    world.sim.device(2).unwrap().patch_faults(FaultPatch {
+        edit_config: true,
+        ..FaultPatch::default()
+    });
+    revisions_when(&world, &ids[2], 2).await;
+    let (_, answer) = search(&world, "alias.entry is 192.0.2.2").await;
+    let hits = answer["hits"].as_array().unwrap();
+    assert_eq!(hits.len(), 1, "{answer:#}");
+    assert_eq!(hits[0]["device_id"], ids[2].as_str());
+    assert!(hits[0]["label"]
+        .as_str()
+        .unwrap()
+        .starts_with("alias added_by_admin_1"));
+
+    // Another organisation finds nothing of these.
+    let (status, org) = world
+        .api
+        .call("orgs/create", &[("name", "Elsewhere")])
+        .await;
+    assert_eq!(status, 200, "{org}");
+    let (status, _) = world
+        .api
+        .call("orgs/switch", &[("org_id", org["id"].as_str().unwrap())])
+        .await;
+    assert_eq!(status, 200);
+    let (_, answer) = search(&world, "user.name is admin").await;
+    assert_eq!(answer["hits"], serde_json::json!([]), "{answer:#}");
+    assert_eq!(answer["searched"], 0);
     world.stop().await;
 }

@@ -65,12 +65,16 @@ async fn polled_device_is_stored_and_listed(db: &TestDbRef) {
         mudmap::jobs::Queue::new(store.clone()),
         MonitorConfig::every(Duration::from_secs(1)),
         mudmap::monitor::outages::Outages::default(),
+        mudmap::live::Live::default(),
     );
     let mut events = monitor.subscribe();
     let event = tokio::time::timeout(Duration::from_secs(10), events.recv())
         .await
         .expect("no health event within 10 s")
         .unwrap();
+    let mudmap::live::LiveEvent::Health(event) = event else {
+        panic!("a health event first, not {event:?}");
+    };
     assert_eq!(
         (event.device_id.as_str(), event.health),
         (device_id.as_str(), "online")
