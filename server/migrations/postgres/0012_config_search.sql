@@ -10,13 +10,15 @@ CREATE TABLE config_facts (
     field     TEXT NOT NULL,
     -- Lowercased text; '' for numeric facts.
     value     TEXT NOT NULL,
-    -- A numeric range (ports; a version as one number); NULL for text facts.
-    lo        BIGINT,
-    hi        BIGINT
+    -- A numeric range (ports; a version as one number); 0, 0 for text facts.
+    lo        BIGINT NOT NULL DEFAULT 0,
+    hi        BIGINT NOT NULL DEFAULT 0,
+    -- Probes by (device, thing, field) read the row itself (clustered on SQLite).
+    PRIMARY KEY (device_id, entity, field, value, lo, hi)
 );
-CREATE INDEX config_facts_by_value ON config_facts (org_id, field, value);
-CREATE INDEX config_facts_by_number ON config_facts (org_id, field, lo);
-CREATE INDEX config_facts_by_entity ON config_facts (device_id, entity, field);
+-- A search's leading filter scans one of these; both carry the key, so the scan reads no rows.
+CREATE INDEX config_facts_by_value ON config_facts (org_id, field, value) INCLUDE (device_id, entity);
+CREATE INDEX config_facts_by_number ON config_facts (org_id, field, lo, hi) INCLUDE (device_id, entity);
 
 -- What a result shows of each thing: its section and its words.
 CREATE TABLE config_entities (

@@ -392,8 +392,8 @@ pub async fn refresh(
                 .bind(&fact.entity)
                 .bind(fact.field)
                 .bind(&fact.value)
-                .bind(fact.range.map(|r| r.0))
-                .bind(fact.range.map(|r| r.1));
+                .bind(fact.range.map_or(0, |r| r.0))
+                .bind(fact.range.map_or(0, |r| r.1));
         }
         query.execute(&mut **tx).await?;
     }

@@ -6,6 +6,7 @@
 pub mod facts;
 pub mod query;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -44,38 +45,130 @@ fn bound<'q>(
     query
 }
 
+/// One row of a bound query, as a tuple.
+async fn bound_as<T>(
+    sql: &str,
+    org_id: &str,
+    binds: &[Bind],
+    pool: &sqlx::AnyPool,
+) -> Result<T, AppError>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+{
+    let mut query = sqlx::query_as::<_, T>(sqlx::AssertSqlSafe(sql)).bind(org_id);
+    for bind in binds {
+        query = match bind {
+            Bind::Text(text) => query.bind(text.as_str()),
+            Bind::Int(n) => query.bind(*n),
+        };
+    }
+    query.fetch_one(pool).await.map_err(sql_failure)
+}
+
+impl SearchService {
+    /// The section and words of each (device, thing) listed.
+    async fn words(
+        &self,
+        found: &[(String, String, String)],
+    ) -> Result<HashMap<(String, String), (String, String)>, AppError> {
+        let mut words = HashMap::new();
+        for chunk in found.chunks(100) {
+            let mut sql = String::from(
+                "SELECT device_id, entity, section, label FROM config_entities WHERE ",
+            );
+            for n in 0..chunk.len() {
+                if n > 0 {
+                    sql.push_str(" OR ");
+                }
+                sql.push_str(&format!(
+                    "(device_id = ${} AND entity = ${})",
+                    2 * n + 1,
+                    2 * n + 2
+                ));
+            }
+            let mut query =
+                sqlx::query_as::<_, (String, String, String, String)>(sqlx::AssertSqlSafe(sql));
+            for (device_id, entity, _) in chunk {
+                query = query.bind(device_id.as_str()).bind(entity.as_str());
+            }
+            for (device_id, entity, section, label) in query
+                .fetch_all(self.store.pool())
+                .await
+                .map_err(sql_failure)?
+            {
+                words.insert((device_id, entity), (section, label));
+            }
+        }
+        Ok(words)
+    }
+}
+
 #[async_trait::async_trait]
 impl app::services::SearchService for SearchService {
     async fn search(&self, caller: &Caller, text: String) -> Result<SearchAnswer, AppError> {
         let org = caller.org()?;
         let started = Instant::now();
         let filters = parse_query(&text).map_err(AppError::Invalid)?;
-        let matches = query::matches(&filters);
+        let pool = self.store.pool();
+        // The listed kind of thing's filters are ranked by how many facts each matches (an
+        // index-only count each), so the narrowest leads; the others by their usual selectivity.
+        let lead_thing = filters[0].thing();
+        let mut ranks: Vec<u64> = filters
+            .iter()
+            .map(|f| u64::from(query::cost(f)) << 40)
+            .collect();
+        if filters.iter().filter(|f| f.thing() == lead_thing).count() > 1 {
+            for (n, filter) in filters.iter().enumerate() {
+                if filter.thing() == lead_thing {
+                    let counting = query::count(filter);
+                    let (count,): (i64,) =
+                        bound_as(&counting.sql, &org.id, &counting.binds, pool).await?;
+                    // Equally broad filters keep their usual order.
+                    ranks[n] =
+                        (u64::try_from(count).unwrap_or(0) << 8) + u64::from(query::cost(filter));
+                }
+            }
+        }
+        let matches = query::matches(&filters, |n| ranks[n]);
+        // The first page of matches by firewall name; their words are read for those only.
         let listed = format!(
-            "SELECT m.device_id, d.name, e.section, e.label FROM ({}) m \
+            "SELECT m.device_id, m.entity, d.name FROM ({}) m \
              JOIN devices d ON d.id = m.device_id AND d.org_id = $1 \
-             JOIN config_entities e ON e.device_id = m.device_id AND e.entity = m.entity \
-             ORDER BY LOWER(d.name), d.id, e.section, LENGTH(e.entity), e.entity LIMIT {}",
+             ORDER BY LOWER(d.name), d.id, LENGTH(m.entity), m.entity LIMIT {}",
             matches.sql,
             MAX_HITS + 1
         );
-        let pool = self.store.pool();
         let rows = bound(&listed, &org.id, &matches.binds)
             .fetch_all(pool)
             .await
             .map_err(sql_failure)?;
-        let mut hits = rows
+        let found = rows
             .iter()
             .map(|r| {
-                Ok(SearchHit {
-                    device_id: r.try_get("device_id")?,
-                    device_name: r.try_get("name")?,
-                    section: r.try_get("section")?,
-                    label: r.try_get("label")?,
-                })
+                Ok((
+                    r.try_get::<String, _>("device_id")?,
+                    r.try_get::<String, _>("entity")?,
+                    r.try_get::<String, _>("name")?,
+                ))
             })
             .collect::<Result<Vec<_>, sqlx::Error>>()
             .map_err(sql_failure)?;
+        let words = self.words(&found).await?;
+        let mut hits: Vec<SearchHit> = found
+            .into_iter()
+            .map(|(device_id, entity, device_name)| {
+                let (section, label) = words
+                    .get(&(device_id.clone(), entity.clone()))
+                    .cloned()
+                    .unwrap_or_else(|| (String::new(), entity));
+                SearchHit {
+                    device_id,
+                    device_name,
+                    section,
+                    label,
+                }
+            })
+            .collect();
         let more = hits.len() > MAX_HITS;
         hits.truncate(MAX_HITS);
         let devices: i64 = if more {

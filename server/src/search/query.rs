@@ -20,8 +20,8 @@ pub struct Matches {
     pub binds: Vec<Bind>,
 }
 
-/// How selective a filter is likely to be: lower leads.
-fn cost(filter: &Filter) -> u8 {
+/// How selective a filter is likely to be: lower leads (when the database is not asked).
+pub fn cost(filter: &Filter) -> u8 {
     match (filter.field.kind, filter.op, filter.field.name) {
         (_, _, "rule.action" | "rule.protocol" | "rule.interface" | "alias.type") => 9,
         (FieldKind::Text, Op::Contains, _) => 7,
@@ -98,23 +98,46 @@ impl Builder {
     }
 }
 
-/// The matching pairs of `filters` (already parsed, at least one).
-pub fn matches(filters: &[Filter]) -> Matches {
+/// Facts a ranking count reads at most: past this a filter is simply "broad".
+pub const COUNT_CAP: i64 = 2_000;
+
+/// How many facts of the organisation one filter matches, up to [`COUNT_CAP`] (an index-only
+/// scan that stops there): the filter with the fewest leads.
+pub fn count(filter: &Filter) -> Matches {
+    let mut b = Builder { binds: Vec::new() };
+    let condition = b.condition("f", filter);
+    Matches {
+        sql: format!(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM config_facts f WHERE f.org_id = $1 AND {condition} \
+             LIMIT {COUNT_CAP}) capped"
+        ),
+        binds: b.binds,
+    }
+}
+
+/// The matching pairs of `filters` (already parsed, at least one). Within each group, filters
+/// lead in the order of `rank` (lower first).
+pub fn matches(filters: &[Filter], rank: impl Fn(usize) -> u64) -> Matches {
     let mut b = Builder { binds: Vec::new() };
     let lead_thing = filters.first().map(Filter::thing).unwrap_or("system");
-    let mut groups: Vec<(&str, Vec<&Filter>)> = Vec::new();
-    for filter in filters {
-        match groups
+    let mut ranked: Vec<(&str, Vec<(u64, &Filter)>)> = Vec::new();
+    for (n, filter) in filters.iter().enumerate() {
+        let entry = (rank(n), filter);
+        match ranked
             .iter_mut()
             .find(|(thing, _)| *thing == filter.thing())
         {
-            Some((_, list)) => list.push(filter),
-            None => groups.push((filter.thing(), vec![filter])),
+            Some((_, list)) => list.push(entry),
+            None => ranked.push((filter.thing(), vec![entry])),
         }
     }
-    for (_, list) in &mut groups {
-        list.sort_by_key(|f| cost(f));
-    }
+    let groups: Vec<(&str, Vec<&Filter>)> = ranked
+        .into_iter()
+        .map(|(thing, mut list)| {
+            list.sort_by_key(|(rank, _)| *rank);
+            (thing, list.into_iter().map(|(_, f)| f).collect())
+        })
+        .collect();
     let mut sql = String::new();
     let mut alias_no = 0;
     for (thing, list) in &groups {
@@ -174,7 +197,7 @@ mod tests {
             "rule.action is pass\nrule.source is any\nrule.port is 22\npfsense.version < 2.7\nuser.name is x'; DROP TABLE devices; --",
         )
         .unwrap();
-        let m = matches(&filters);
+        let m = matches(&filters, |n| u64::from(cost(&filters[n])));
         assert!(m.sql.starts_with("SELECT DISTINCT f.device_id, f.entity FROM config_facts f WHERE f.org_id = $1 AND f.field = $2 AND f.value = $3"), "{}", m.sql);
         assert_eq!(
             m.binds[0],

@@ -1338,6 +1338,19 @@ async fn activate_operate_delete_and_reactivate_on_pfsenses_own_code() {
     )
     .unwrap();
     assert_eq!(document.xml, host.config_xml());
+    // The activation's backup is that configuration, with pfSense's own note of its last save
+    // (pfSense's code saves again after Mudmap's change: "(system): Synced configured gateways"),
+    // and the fleet search reads its facts (pfSense's admin, its version).
+    let revisions = revisions_when(&world, &id, 1).await;
+    assert_eq!(revisions[0]["source"], "activation", "{revisions:?}");
+    assert_eq!(revisions[0]["config_hash"], document.hash);
+    assert!(
+        !revisions[0]["pf_username"].as_str().unwrap().is_empty(),
+        "{revisions:?}"
+    );
+    let (status, found) = search(&world, "user.name is admin\npfsense.version >= 2.8").await;
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found["devices"], 1, "{found:#}");
 
     // A service action: no daemon runs here, so "stopped" is the honest answer.
     let (status, service) = world
