@@ -32,6 +32,9 @@ test("an owner searches the fleet's configurations by structured filters, shares
   await page.getByRole("link", { name: "Rules that pass port 22 from any" }).click();
   await expect(form.getByTestId("filter-row")).toHaveCount(3);
   await expect(form.getByLabel("Value 3")).toHaveValue("22");
+  await expect(page).toHaveURL(/\?q=rule\.action%20is%20pass%0Arule\.source%20is%20any%0Arule\.port%20is%2022$/);
+  // The previous results give way to the new ones.
+  await expect(results.getByTestId("search-hit").filter({ hasText: "user admin" })).toHaveCount(0);
   await expect(page.getByTestId("search-summary")).toBeVisible();
   for (const label of await results.getByTestId("search-hit").allInnerTexts()) {
     expect(label).toMatch(/pass .* from any/);

@@ -105,6 +105,9 @@ pub enum MailJob {
         org_id: String,
         recipient_id: String,
         since_ms: i64,
+        /// Only marks no mail has covered yet (the sweep's mails).
+        #[serde(default)]
+        unmailed_only: bool,
     },
     /// To `recipient_id` (an owner or admin of `org_id`): `actor_id` deleted the device. The name
     /// travels in the payload because the record is gone when the mail is sent.
@@ -509,6 +512,7 @@ impl MailHandler {
                 org_id,
                 recipient_id,
                 since_ms,
+                unmailed_only,
             } => {
                 let Some((recipient, org_name)) =
                     admin_recipient(pool, org_id, recipient_id).await?
@@ -518,22 +522,27 @@ impl MailHandler {
                 let marks: Vec<(String, String, i64, String)> = sqlx::query_as(
                     "SELECT d.id, d.name, c.since, c.pf_username FROM config_drift c \
                      JOIN devices d ON d.id = c.device_id \
-                     WHERE c.org_id = $1 AND c.since >= $2 ORDER BY c.since, d.name LIMIT $3",
+                     WHERE c.org_id = $1 AND c.since >= $2 AND ($3 = 0 OR c.mailed_at IS NULL) \
+                     ORDER BY c.since, d.name LIMIT $4",
                 )
                 .bind(org_id)
                 .bind(since_ms)
+                .bind(i64::from(*unmailed_only))
                 .bind(DRIFT_MAIL_LIMIT + 1)
                 .fetch_all(pool)
                 .await?;
-                if marks.is_empty() {
+                let Some(newest) = marks.iter().map(|(_, _, since, _)| *since).max() else {
                     return Ok(None);
-                }
+                };
+                // Only the marks this mail names count as mailed: one made while it is sent gets
+                // its own mail (from the sweep, if its enqueue met this one running).
                 sqlx::query(
-                    "UPDATE config_drift SET mailed_at = $3 WHERE org_id = $1 AND since >= $2 \
-                     AND mailed_at IS NULL",
+                    "UPDATE config_drift SET mailed_at = $4 WHERE org_id = $1 AND since >= $2 \
+                     AND since <= $3 AND mailed_at IS NULL",
                 )
                 .bind(org_id)
                 .bind(since_ms)
+                .bind(newest)
                 .bind(now)
                 .execute(pool)
                 .await?;

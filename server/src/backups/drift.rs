@@ -89,7 +89,7 @@ pub(super) async fn mark(
         },
     )
     .await?;
-    mail(tx, queue, outside.org_id, now, hold_down).await?;
+    mail(tx, queue, outside.org_id, now, hold_down, false).await?;
     tracing::info!(device.id = %outside.device_id, changes = outside.changes, "configuration changed outside Mudmap: marked");
     Ok(true)
 }
@@ -102,12 +102,14 @@ async fn mail(
     org_id: &str,
     since_ms: i64,
     hold_down: Duration,
+    unmailed_only: bool,
 ) -> Result<(), StoreError> {
     for recipient_id in admins_of(tx, org_id).await? {
         MailJob::ConfigDrift {
             org_id: org_id.to_owned(),
             recipient_id,
             since_ms,
+            unmailed_only,
         }
         .enqueue_after(queue, tx, Some(org_id), hold_down)
         .await?;
@@ -146,7 +148,7 @@ pub async fn sweep(store: &Store, queue: &Queue, hold_down: Duration) -> Result<
     }
     let mut tx = store.begin().await?;
     for (org_id, since) in &missed {
-        mail(&mut tx, queue, org_id, *since, Duration::ZERO).await?;
+        mail(&mut tx, queue, org_id, *since, Duration::ZERO, true).await?;
     }
     queue.commit(tx).await?;
     tracing::info!(

@@ -174,9 +174,14 @@ impl Backups {
         let note = parsed.as_ref().map(Note::from_config).unwrap_or_default();
         let sealed = self.seal(&org_id, &document.hash, document.xml.as_bytes())?;
         let revision_id = uuid::Uuid::now_v7().to_string();
-        // A drift backup is compared with the revision before it: only a change in substance
-        // (not pfSense's bookkeeping alone) marks the device.
-        let outside = if job.source == Source::Drift {
+        // A backup that is not Mudmap's own (drift, scheduled, on request) is compared with the
+        // revision before it: a change in substance (not pfSense's bookkeeping alone) that Mudmap
+        // did not make marks the device. (Mudmap's own changes are followed by their own backup,
+        // so the revision before already has them.)
+        let outside = if matches!(
+            job.source,
+            Source::Drift | Source::Scheduled | Source::Manual
+        ) {
             self.outside_changes(&org_id, &job.device_id, parsed.as_ref(), &document.hash)
                 .await?
         } else {
@@ -268,9 +273,12 @@ impl Backups {
         if base.config_hash == hash {
             return Ok(None);
         }
-        let before = self.read(org_id, &base.id).await?;
+        // Not comparable (the older one cannot be opened or read): a person should look — and
+        // the new configuration is stored all the same.
+        let Ok(before) = self.read(org_id, &base.id).await else {
+            return Ok(Some((base.id, 1)));
+        };
         let (Ok(before), Some(after)) = (Config::parse(&before), after) else {
-            // Not comparable: a person should look.
             return Ok(Some((base.id, 1)));
         };
         let changes = crate::pfsense::diff::diff(&before, after).len();
@@ -316,15 +324,26 @@ impl Backups {
             }));
         };
         let before = self.read(org_id, &from.id).await?;
-        let changes = if from.config_hash == to.config_hash {
-            Vec::new()
-        } else {
+        if from.config_hash == to.config_hash {
+            return Ok(Some(Compared {
+                from: Some(from),
+                to,
+                before: Some(before),
+                after,
+                changes: Vec::new(),
+            }));
+        }
+        // Parsing and comparing two large configurations is CPU work: off the async workers.
+        let (before, after, changes) = tokio::task::spawn_blocking(move || {
             let parse = |xml: &str| {
                 Config::parse(xml)
                     .map_err(|e| BackupError::Corrupt(format!("not a configuration: {e}")))
             };
-            crate::pfsense::diff::diff(&parse(&before)?, &parse(&after)?)
-        };
+            let changes = crate::pfsense::diff::diff(&parse(&before)?, &parse(&after)?);
+            Ok::<_, BackupError>((before, after, changes))
+        })
+        .await
+        .map_err(|e| BackupError::Corrupt(format!("the comparison failed: {e}")))??;
         Ok(Some(Compared {
             from: Some(from),
             to,

@@ -141,24 +141,32 @@ impl app::services::BackupService for BackupService {
             tx.commit().await.map_err(sql_failure)?;
             tracing::info!(org.id = %org.id, revision.id = %found.to.id, "secrets revealed in a comparison");
         }
-        let shown = |xml: &str, other: Option<&str>| {
-            if reveal {
-                xml.to_owned()
-            } else {
-                secrets::mask(xml, other)
+        // Masking and the line diff are CPU work on up to two 2 MB texts: off the async workers.
+        let (before, after) = (found.before.clone(), found.after.clone());
+        let has_from = found.from.is_some();
+        let (raw, raw_truncated) = tokio::task::spawn_blocking(move || {
+            let shown = |xml: &str, other: Option<&str>| {
+                if reveal {
+                    xml.to_owned()
+                } else {
+                    secrets::mask(xml, other)
+                }
+            };
+            if !has_from {
+                return (Vec::new(), false);
             }
-        };
-        let before = found
-            .before
-            .as_deref()
-            .map(|b| shown(b, Some(&found.after)))
-            .unwrap_or_default();
-        let after = shown(&found.after, found.before.as_deref());
-        let (raw, raw_truncated) = if found.from.is_some() {
-            raw_diff::lines(&before, &after, RAW_DIFF_LIMIT)
-        } else {
-            (Vec::new(), false)
-        };
+            let older = before
+                .as_deref()
+                .map(|b| shown(b, Some(&after)))
+                .unwrap_or_default();
+            let newer = shown(&after, before.as_deref());
+            raw_diff::lines(&older, &newer, RAW_DIFF_LIMIT)
+        })
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "the raw comparison failed");
+            AppError::Internal("backup-diff".to_owned())
+        })?;
         let reference = |r: &RevisionKey| RevisionRef {
             id: r.id.clone(),
             taken_at_ms: r.taken_at,

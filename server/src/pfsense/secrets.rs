@@ -37,6 +37,15 @@ pub const SECRET_ELEMENTS: &[&str] = &[
     "auth_pass",
     "rocommunity",
     "rwcommunity",
+    // Per-user IPsec keys, DHCP/RFC 2136 dynamic DNS keys, captive portal RADIUS, NTP, and
+    // AutoConfigBackup's encryption password.
+    "ipsecpsk",
+    "ddnsdomainkey",
+    "keydata",
+    "radiuskey",
+    "radiuskey2",
+    "serverauthkey",
+    "encryption_password",
 ];
 
 /// What a masked secret reads as.
@@ -62,6 +71,19 @@ fn secrets(xml: &str) -> Vec<Secret<'_>> {
     let mut at = 0;
     while let Some(offset) = xml[at..].find('<') {
         let open = at + offset;
+        // Text that only looks like markup (a description mentioning "<psk>") is skipped whole.
+        let skipped = [("<![CDATA[", "]]>"), ("<!--", "-->")]
+            .iter()
+            .find(|(start, _)| xml[open..].starts_with(start))
+            .map(|(_, end)| {
+                xml[open..]
+                    .find(end)
+                    .map_or(xml.len(), |n| open + n + end.len())
+            });
+        if let Some(next) = skipped {
+            at = next;
+            continue;
+        }
         at = open + 1;
         let name_end = xml[at..]
             .find(|c: char| c == '>' || c == '/' || c.is_whitespace())
@@ -70,8 +92,9 @@ fn secrets(xml: &str) -> Vec<Secret<'_>> {
         let Some(known) = SECRET_ELEMENTS.iter().find(|s| **s == name) else {
             continue;
         };
+        // An unterminated tag or element is not a secret; scanning goes on after it.
         let Some(tag_end) = xml[name_end..].find('>').map(|n| name_end + n) else {
-            break;
+            continue;
         };
         if bytes.get(tag_end.wrapping_sub(1)) == Some(&b'/') {
             at = tag_end + 1;
@@ -79,7 +102,8 @@ fn secrets(xml: &str) -> Vec<Secret<'_>> {
         }
         let close = format!("</{known}>");
         let Some(end) = xml[tag_end + 1..].find(&close).map(|n| tag_end + 1 + n) else {
-            break;
+            at = tag_end + 1;
+            continue;
         };
         let nth = seen.entry(known).or_default();
         found.push(Secret {
@@ -160,6 +184,17 @@ mod tests {
         assert_eq!(
             mask(before, Some(before)).matches(HIDDEN_CHANGED).count(),
             0
+        );
+    }
+
+    #[test]
+    fn markup_inside_descriptions_does_not_stop_the_scan() {
+        let xml = "<filter><rule><descr><![CDATA[rotate <psk> monthly]]></descr></rule><!-- <key> --></filter>\n<cert><prv>PRIVATE</prv></cert><x><psk>open<psk></x><ca><key>ALSO</key></ca>";
+        let masked = mask(xml, None);
+        assert!(masked.contains("rotate <psk> monthly"), "{masked}");
+        assert!(
+            !masked.contains("PRIVATE") && !masked.contains("ALSO"),
+            "{masked}"
         );
     }
 

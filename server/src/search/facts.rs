@@ -19,6 +19,8 @@ use crate::store::{now_ms, StoreError};
 /// How deep nested aliases are followed, and how many entries one reference may resolve to.
 const ALIAS_DEPTH: usize = 4;
 const ALIAS_ENTRIES: usize = 512;
+/// Longest text fact kept (bytes).
+const MAX_VALUE_BYTES: usize = 256;
 
 /// One searchable fact.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -242,7 +244,16 @@ impl Facts {
     }
 
     fn text(&mut self, entity: &str, field: &'static str, value: &str) {
-        let value = value.trim().to_lowercase();
+        let mut value = value.trim().to_lowercase();
+        // Index keys stay small (PostgreSQL refuses index rows past ~2.7 KB); a search value is
+        // at most 200 characters anyway.
+        if value.len() > MAX_VALUE_BYTES {
+            let mut cut = MAX_VALUE_BYTES;
+            while !value.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            value.truncate(cut);
+        }
         if value.is_empty() || !self.seen.insert((entity.to_owned(), field, value.clone())) {
             return;
         }
