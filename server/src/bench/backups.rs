@@ -20,7 +20,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use serde_json::json;
 
-use super::dashboard::{fleet_json, load, seed_database, sign_in, wait_ready, MakeRequest, SEED};
+use super::dashboard::{
+    load, seed_database, sign_in, wait_all_polled, wait_ready, MakeRequest, SEED,
+};
 use super::{percentiles, process_cpu_ms, process_rss_kib, round1, spawn_simulator};
 use crate::backups::{BackupJob, Source};
 use crate::config::Settings;
@@ -83,27 +85,7 @@ pub async fn run(args: BackupsArgs) -> anyhow::Result<()> {
     wait_ready(&client, &base).await?;
     let cookie = sign_in(&client, &base).await?;
 
-    let started = Instant::now();
-    let deadline = Duration::from_secs(POLL_SECS * 4 + 120);
-    loop {
-        let page = fleet_json(&client, &base, &cookie).await?;
-        let online = page["counts"]["online"].as_u64().unwrap_or(0)
-            + page["counts"]["degraded"].as_u64().unwrap_or(0);
-        if online >= u64::from(args.devices) {
-            break;
-        }
-        anyhow::ensure!(
-            started.elapsed() < deadline,
-            "only {online} of {} devices came online within {} s",
-            args.devices,
-            deadline.as_secs()
-        );
-        tokio::time::sleep(Duration::from_secs(2)).await;
-    }
-    println!(
-        "{}",
-        json!({ "phase": "setup", "devices": args.devices, "all_online_after_s": round1(started.elapsed().as_secs_f64()) })
-    );
+    wait_all_polled(&client, &base, &cookie, args.devices, POLL_SECS).await?;
 
     let cpu_before = process_cpu_ms(&pid);
     tokio::time::sleep(Duration::from_secs(args.baseline_secs)).await;
