@@ -17,15 +17,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use serde_json::json;
 
-use super::dashboard::{
-    load, seed_database, sign_in, wait_all_polled, wait_ready, MakeRequest, SEED,
-};
-use super::{percentiles, process_cpu_ms, process_rss_kib, round1, spawn_simulator};
+use super::dashboard::{load, BenchServer, Fleet, MakeRequest, SEED};
+use super::{percentiles, process_cpu_ms, process_rss_kib, round1};
 use crate::backups::{BackupJob, Source};
-use crate::config::Settings;
 use crate::jobs::Queue;
 use crate::store::Store;
 
@@ -58,54 +54,36 @@ pub struct BackupsArgs {
 const POLL_SECS: u64 = 30;
 
 pub async fn run(args: BackupsArgs) -> anyhow::Result<()> {
-    let dir = tempfile::tempdir().context("creating a data directory")?;
-    let _sim = spawn_simulator(args.devices, args.base_port, args.rtt, SEED).await?;
-    let settings = Settings::for_data_dir(dir.path());
-    seed_database(&settings, args.devices, args.base_port).await?;
+    let bench = BenchServer::start(&Fleet {
+        devices: args.devices,
+        base_port: args.base_port,
+        rtt: args.rtt,
+        port: args.port,
+        poll_secs: POLL_SECS,
+        clients: args.clients,
+    })
+    .await?;
+    let (client, base, cookie, pid) = (&bench.client, &bench.base, &bench.cookie, &bench.pid);
 
-    let exe = std::env::current_exe().context("finding the mudmap binary")?;
-    let base = format!("http://127.0.0.1:{}", args.port);
-    let mut server = tokio::process::Command::new(exe)
-        .arg("serve")
-        .env("MUDMAP_DATA_DIR", dir.path())
-        .env("MUDMAP_LISTEN", format!("127.0.0.1:{}", args.port))
-        .env("MUDMAP_PUBLIC_URL", &base)
-        .env("MUDMAP_POLL_INTERVAL_SECS", POLL_SECS.to_string())
-        // The rounds are started by the bench (as the schedule would queue them), not at start.
-        .env("MUDMAP_BACKUPS_INTERVAL_SECS", "0")
-        .env("MUDMAP_LOG_LEVEL", "warn")
-        .kill_on_drop(true)
-        .spawn()
-        .context("starting the server")?;
-    let pid = server.id().map(|p| p.to_string()).unwrap_or_default();
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .pool_max_idle_per_host(args.clients)
-        .build()?;
-    wait_ready(&client, &base).await?;
-    let cookie = sign_in(&client, &base).await?;
-
-    wait_all_polled(&client, &base, &cookie, args.devices, POLL_SECS).await?;
-
-    let cpu_before = process_cpu_ms(&pid);
+    let cpu_before = process_cpu_ms(pid);
     tokio::time::sleep(Duration::from_secs(args.baseline_secs)).await;
     let polling_ms_per_s =
-        process_cpu_ms(&pid).saturating_sub(cpu_before) as f64 / args.baseline_secs as f64;
+        process_cpu_ms(pid).saturating_sub(cpu_before) as f64 / args.baseline_secs as f64;
     println!(
         "{}",
         json!({
             "phase": "polling", "devices": args.devices, "interval_s": POLL_SECS,
             "cpu_pct_of_one_core": round1(polling_ms_per_s / 10.0),
-            "server_rss_mib": round1(process_rss_kib(&pid) as f64 / 1024.0),
+            "server_rss_mib": round1(process_rss_kib(pid) as f64 / 1024.0),
         })
     );
 
-    let store = Store::connect(&settings.database_url(), &settings.database).await?;
+    let store = Store::connect(&bench.settings.database_url(), &bench.settings.database).await?;
     let queue = Queue::new(store.clone());
     let mut cpu_per_round = Vec::new();
     for round in 1..=2u32 {
         let before = totals(&store).await?;
-        let cpu_before = process_cpu_ms(&pid);
+        let cpu_before = process_cpu_ms(pid);
         let started = Instant::now();
         enqueue_round(&store, &queue).await?;
         let mut first = None;
@@ -130,7 +108,7 @@ pub async fn run(args: BackupsArgs) -> anyhow::Result<()> {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         let wall = started.elapsed();
-        let cpu_ms = process_cpu_ms(&pid).saturating_sub(cpu_before) as f64;
+        let cpu_ms = process_cpu_ms(pid).saturating_sub(cpu_before) as f64;
         let net_ms = (cpu_ms - polling_ms_per_s * wall.as_secs_f64()).max(0.0);
         cpu_per_round.push(net_ms);
         let after = totals(&store).await?;
@@ -149,7 +127,7 @@ pub async fn run(args: BackupsArgs) -> anyhow::Result<()> {
                 "new_config_bytes_stored": after.stored_bytes - before.stored_bytes,
                 "search_facts_added": after.facts - before.facts,
                 "database_growth_kib": (after.db_bytes - before.db_bytes) / 1024,
-                "server_rss_mib": round1(process_rss_kib(&pid) as f64 / 1024.0),
+                "server_rss_mib": round1(process_rss_kib(pid) as f64 / 1024.0),
             })
         );
     }
@@ -190,17 +168,17 @@ pub async fn run(args: BackupsArgs) -> anyhow::Result<()> {
         let make: MakeRequest = Arc::new(move |c: &reqwest::Client| {
             c.post(url.as_str()).form(&[("query", text.as_str())])
         });
-        let check = load(&client, &cookie, 1, 1, make.clone()).await;
+        let check = load(client, cookie, 1, 1, make.clone()).await;
         anyhow::ensure!(check.1 == 0, "search {name} failed");
-        let cpu_before = process_cpu_ms(&pid);
+        let cpu_before = process_cpu_ms(pid);
         let (mut samples, errors, wall) =
-            load(&client, &cookie, args.clients, args.searches, make).await;
-        let cpu_ms = process_cpu_ms(&pid).saturating_sub(cpu_before) as f64
+            load(client, cookie, args.clients, args.searches, make).await;
+        let cpu_ms = process_cpu_ms(pid).saturating_sub(cpu_before) as f64
             - polling_ms_per_s * wall.as_secs_f64();
         let (p50, p99) = percentiles(&mut samples);
         let answer: serde_json::Value = client
             .post(format!("{base}/api/search/run"))
-            .header("cookie", &cookie)
+            .header("cookie", cookie)
             .form(&[("query", query.as_str())])
             .send()
             .await?
@@ -218,7 +196,7 @@ pub async fn run(args: BackupsArgs) -> anyhow::Result<()> {
         );
     }
     store.close().await;
-    let _ = server.kill().await;
+    bench.stop().await;
     Ok(())
 }
 

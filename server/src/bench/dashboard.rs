@@ -55,46 +55,27 @@ const EMAIL: &str = "bench@mudmap.test";
 const PASSWORD: &str = "bench-password-not-secret";
 
 pub async fn run(args: DashboardArgs) -> anyhow::Result<()> {
-    let dir = tempfile::tempdir().context("creating a data directory")?;
-    let _sim = spawn_simulator(args.devices, args.base_port, args.rtt, SEED).await?;
-    let settings = Settings::for_data_dir(dir.path());
-    seed_database(&settings, args.devices, args.base_port).await?;
+    let bench = BenchServer::start(&Fleet {
+        devices: args.devices,
+        base_port: args.base_port,
+        rtt: args.rtt,
+        port: args.port,
+        poll_secs: args.poll_secs,
+        clients: args.clients,
+    })
+    .await?;
+    let (client, base, cookie, pid) = (&bench.client, &bench.base, &bench.cookie, &bench.pid);
 
-    let exe = std::env::current_exe().context("finding the mudmap binary")?;
-    let base = format!("http://127.0.0.1:{}", args.port);
-    let mut server = tokio::process::Command::new(exe)
-        .arg("serve")
-        .env("MUDMAP_DATA_DIR", dir.path())
-        .env("MUDMAP_LISTEN", format!("127.0.0.1:{}", args.port))
-        .env("MUDMAP_PUBLIC_URL", &base)
-        .env("MUDMAP_POLL_INTERVAL_SECS", args.poll_secs.to_string())
-        // Polling is what is measured: no scheduled backup round of the whole fleet at start.
-        .env("MUDMAP_BACKUPS_INTERVAL_SECS", "0")
-        .env("MUDMAP_LOG_LEVEL", "warn")
-        .kill_on_drop(true)
-        .spawn()
-        .context("starting the server")?;
-    let pid = server.id().map(|p| p.to_string()).unwrap_or_default();
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .pool_max_idle_per_host(args.clients)
-        .build()?;
-    wait_ready(&client, &base).await?;
-    let cookie = sign_in(&client, &base).await?;
-
-    // Every device polled at least once.
-    wait_all_polled(&client, &base, &cookie, args.devices, args.poll_secs).await?;
-
-    let cpu_before = process_cpu_ms(&pid);
+    let cpu_before = process_cpu_ms(pid);
     tokio::time::sleep(Duration::from_secs(args.measure_secs)).await;
-    let cpu_ms = process_cpu_ms(&pid).saturating_sub(cpu_before);
+    let cpu_ms = process_cpu_ms(pid).saturating_sub(cpu_before);
     println!(
         "{}",
         json!({
             "phase": "polling", "devices": args.devices, "interval_s": args.poll_secs,
             "window_s": args.measure_secs,
             "cpu_pct_of_one_core": round1(cpu_ms as f64 / (args.measure_secs as f64 * 1000.0) * 100.0),
-            "server_rss_mib": round1(process_rss_kib(&pid) as f64 / 1024.0),
+            "server_rss_mib": round1(process_rss_kib(pid) as f64 / 1024.0),
         })
     );
 
@@ -109,7 +90,7 @@ pub async fn run(args: DashboardArgs) -> anyhow::Result<()> {
             Arc::new(move |c: &reqwest::Client| c.get(format!("{base}/")))
         };
         let (mut samples, errors, wall) =
-            load(&client, &cookie, args.clients, args.requests, make).await;
+            load(client, cookie, args.clients, args.requests, make).await;
         let (p50, p99) = percentiles(&mut samples);
         println!(
             "{}",
@@ -122,18 +103,86 @@ pub async fn run(args: DashboardArgs) -> anyhow::Result<()> {
     }
     println!(
         "{}",
-        json!({ "phase": "after_load", "server_rss_mib": round1(process_rss_kib(&pid) as f64 / 1024.0) })
+        json!({ "phase": "after_load", "server_rss_mib": round1(process_rss_kib(pid) as f64 / 1024.0) })
     );
-    let _ = server.kill().await;
+    bench.stop().await;
     Ok(())
 }
 
+/// What a benchmark's fleet and server are.
+pub(super) struct Fleet {
+    pub devices: u32,
+    pub base_port: u16,
+    pub rtt: Duration,
+    /// Port of the server under test.
+    pub port: u16,
+    pub poll_secs: u64,
+    /// Concurrent HTTP clients the benchmark will use.
+    pub clients: usize,
+}
+
+/// A simulated fleet and a real `mudmap serve` (SQLite, every device already activated, no
+/// scheduled backups), both in child processes, with a signed-in HTTP client; every device has
+/// answered a poll once `start` returns.
+pub(super) struct BenchServer {
+    pub settings: Settings,
+    pub base: String,
+    pub client: reqwest::Client,
+    pub cookie: String,
+    /// The server's process id (for its CPU and memory figures).
+    pub pid: String,
+    server: tokio::process::Child,
+    _sim: tokio::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl BenchServer {
+    pub async fn start(fleet: &Fleet) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir().context("creating a data directory")?;
+        let sim = spawn_simulator(fleet.devices, fleet.base_port, fleet.rtt, SEED).await?;
+        let settings = Settings::for_data_dir(dir.path());
+        seed_database(&settings, fleet.devices, fleet.base_port).await?;
+        let exe = std::env::current_exe().context("finding the mudmap binary")?;
+        let base = format!("http://127.0.0.1:{}", fleet.port);
+        let server = tokio::process::Command::new(exe)
+            .arg("serve")
+            .env("MUDMAP_DATA_DIR", dir.path())
+            .env("MUDMAP_LISTEN", format!("127.0.0.1:{}", fleet.port))
+            .env("MUDMAP_PUBLIC_URL", &base)
+            .env("MUDMAP_POLL_INTERVAL_SECS", fleet.poll_secs.to_string())
+            // What is measured is started by the benchmark: no scheduled backup round at start.
+            .env("MUDMAP_BACKUPS_INTERVAL_SECS", "0")
+            .env("MUDMAP_LOG_LEVEL", "warn")
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting the server")?;
+        let pid = server.id().map(|p| p.to_string()).unwrap_or_default();
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_max_idle_per_host(fleet.clients)
+            .build()?;
+        wait_ready(&client, &base).await?;
+        let cookie = sign_in(&client, &base).await?;
+        wait_all_polled(&client, &base, &cookie, fleet.devices, fleet.poll_secs).await?;
+        Ok(Self {
+            settings,
+            base,
+            client,
+            cookie,
+            pid,
+            server,
+            _sim: sim,
+            _dir: dir,
+        })
+    }
+
+    pub async fn stop(mut self) {
+        let _ = self.server.kill().await;
+    }
+}
+
 /// The bench account, its organisation, and every simulated device as an activated device.
-pub(super) async fn seed_database(
-    settings: &Settings,
-    devices: u32,
-    base_port: u16,
-) -> anyhow::Result<()> {
+async fn seed_database(settings: &Settings, devices: u32, base_port: u16) -> anyhow::Result<()> {
     let store = Store::connect(&settings.database_url(), &settings.database).await?;
     store.migrate().await?;
     let master = MasterKey::load_or_create(&settings.master_key_file())?;
@@ -184,7 +233,7 @@ pub(super) async fn seed_database(
 
 /// Wait until every device has answered a poll (online, or degraded with a reason), then print
 /// the `setup` line.
-pub(super) async fn wait_all_polled(
+async fn wait_all_polled(
     client: &reqwest::Client,
     base: &str,
     cookie: &str,
@@ -214,7 +263,7 @@ pub(super) async fn wait_all_polled(
     Ok(())
 }
 
-pub(super) async fn wait_ready(client: &reqwest::Client, base: &str) -> anyhow::Result<()> {
+async fn wait_ready(client: &reqwest::Client, base: &str) -> anyhow::Result<()> {
     for _ in 0..600 {
         if let Ok(r) = client.get(format!("{base}/readyz")).send().await {
             if r.status().is_success() {
@@ -226,7 +275,7 @@ pub(super) async fn wait_ready(client: &reqwest::Client, base: &str) -> anyhow::
     anyhow::bail!("the server did not become ready within 60 s")
 }
 
-pub(super) async fn sign_in(client: &reqwest::Client, base: &str) -> anyhow::Result<String> {
+async fn sign_in(client: &reqwest::Client, base: &str) -> anyhow::Result<String> {
     let response = client
         .post(format!("{base}/api/auth/login"))
         .form(&[("email", EMAIL), ("password", PASSWORD)])
@@ -248,7 +297,7 @@ pub(super) async fn sign_in(client: &reqwest::Client, base: &str) -> anyhow::Res
         .context("no session cookie after signing in")
 }
 
-pub(super) async fn fleet_json(
+async fn fleet_json(
     client: &reqwest::Client,
     base: &str,
     cookie: &str,
