@@ -204,17 +204,15 @@ impl Backups {
             },
         )
         .await?;
-        if let Some(config) = &parsed {
-            crate::search::facts::refresh(
-                &mut tx,
-                &org_id,
-                &job.device_id,
-                &revision_id,
-                &document.hash,
-                config,
-            )
-            .await?;
-        }
+        crate::search::facts::refresh(
+            &mut tx,
+            &org_id,
+            &job.device_id,
+            &revision_id,
+            &document.hash,
+            parsed.as_ref(),
+        )
+        .await?;
         let newly_marked = match &outside {
             Some((base_revision_id, changes)) => {
                 drift::mark(

@@ -1,6 +1,6 @@
 //! The backup schedule and retention, in one loop of the server process: every `check_secs` it
 //! queues a scheduled backup for each active device whose newest backup is older than
-//! `interval_secs` (at most [`BATCH`] a round, so a large fleet is spread over several rounds and
+//! `interval_secs` or that has no search facts (at most [`BATCH`] a round, so a large fleet is spread over several rounds and
 //! the job queue's bounded concurrency paces them), then deletes revisions past retention (older
 //! than `keep_days`, beyond each device's newest `keep_at_least`) and the stored configurations no
 //! revision refers to any more; and mails any drift mark a drift mail missed.
@@ -43,7 +43,8 @@ pub async fn run(store: Store, queue: Queue, settings: BackupSettings, mail_hold
     }
 }
 
-/// Queue a scheduled backup for every active device without one newer than `interval_secs`.
+/// Queue a scheduled backup for every active device without one newer than `interval_secs`, or
+/// whose search facts were never read (a device backed up before search was rebuilt).
 pub async fn queue_due(
     store: &Store,
     queue: &Queue,
@@ -51,8 +52,9 @@ pub async fn queue_due(
 ) -> Result<usize, StoreError> {
     let since = now_ms() - i64::try_from(interval_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
     let rows = sqlx::query(
-        "SELECT d.id, d.org_id FROM devices d WHERE d.state = 'active' AND NOT EXISTS \
+        "SELECT d.id, d.org_id FROM devices d WHERE d.state = 'active' AND (NOT EXISTS \
          (SELECT 1 FROM config_revisions r WHERE r.device_id = d.id AND r.taken_at > $1) \
+         OR NOT EXISTS (SELECT 1 FROM config_fact_sources s WHERE s.device_id = d.id)) \
          ORDER BY d.id LIMIT $2",
     )
     .bind(since)

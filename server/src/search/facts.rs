@@ -2,8 +2,10 @@
 //! (thing, field, value) — a rule's action, each address its source stands for (aliases
 //! resolved), each port range its destination covers (port aliases resolved), an alias's name and
 //! entries, users, packages, the pfSense version as a comparable number. A device's facts are
-//! replaced whenever a backup brings a configuration they were not read from, so search always
-//! answers from each device's newest configuration, from indexed tables.
+//! replaced whenever a backup brings a configuration they were not read from — stored as one
+//! [`super::record`] per device, numbered by the organisation's sequence so every server's
+//! [`super::index`] sees what changed — so search always answers from each device's newest
+//! configuration.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -245,8 +247,7 @@ impl Facts {
 
     fn text(&mut self, entity: &str, field: &'static str, value: &str) {
         let mut value = value.trim().to_lowercase();
-        // Index keys stay small (PostgreSQL refuses index rows past ~2.7 KB); a search value is
-        // at most 200 characters anyway.
+        // Records stay small, and a search value is at most 200 characters anyway.
         if value.len() > MAX_VALUE_BYTES {
             let mut cut = MAX_VALUE_BYTES;
             while !value.is_char_boundary(cut) {
@@ -343,15 +344,16 @@ fn port_ranges(aliases: &HashMap<String, Alias>, port: &str) -> Vec<(i64, i64)> 
 }
 
 /// Replace a device's facts in `tx` with those of `config` (read from `revision_id`), unless they
-/// were already read from a configuration with `config_hash`. Returns the facts written (0 when
-/// they were current).
+/// were already read from a configuration with `config_hash`. A configuration that could not be
+/// parsed (`None`) has no facts, but is recorded as read. Returns the facts written (0 when they
+/// were current).
 pub async fn refresh(
     tx: &mut Transaction<'static, Any>,
     org_id: &str,
     device_id: &str,
     revision_id: &str,
     config_hash: &str,
-    config: &Config,
+    config: Option<&Config>,
 ) -> Result<usize, StoreError> {
     let current: Option<(String,)> =
         sqlx::query_as("SELECT config_hash FROM config_fact_sources WHERE device_id = $1")
@@ -367,47 +369,13 @@ pub async fn refresh(
             .fetch_optional(&mut **tx)
             .await?;
     let version = version.and_then(|(v,)| v);
-    let (facts, entities) = extract(config, version.as_deref());
-    for table in ["config_facts", "config_entities"] {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DELETE FROM {table} WHERE device_id = $1"
-        )))
+    let (facts, entities) = config
+        .map(|config| extract(config, version.as_deref()))
+        .unwrap_or_default();
+    sqlx::query("DELETE FROM config_entities WHERE device_id = $1")
         .bind(device_id)
         .execute(&mut **tx)
         .await?;
-    }
-    // Many rows per statement (a 2,000-rule firewall has tens of thousands of facts).
-    for chunk in facts.chunks(400) {
-        let mut sql = String::from(
-            "INSERT INTO config_facts (org_id, device_id, entity, field, value, lo, hi) VALUES ",
-        );
-        for n in 0..chunk.len() {
-            let b = n * 5;
-            if n > 0 {
-                sql.push(',');
-            }
-            sql.push_str(&format!(
-                "($1, $2, ${}, ${}, ${}, ${}, ${})",
-                b + 3,
-                b + 4,
-                b + 5,
-                b + 6,
-                b + 7
-            ));
-        }
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(org_id)
-            .bind(device_id);
-        for fact in chunk {
-            query = query
-                .bind(&fact.entity)
-                .bind(fact.field)
-                .bind(&fact.value)
-                .bind(fact.range.map_or(0, |r| r.0))
-                .bind(fact.range.map_or(0, |r| r.1));
-        }
-        query.execute(&mut **tx).await?;
-    }
     for chunk in entities.chunks(400) {
         let mut sql =
             String::from("INSERT INTO config_entities (device_id, entity, section, label) VALUES ");
@@ -427,17 +395,28 @@ pub async fn refresh(
         }
         query.execute(&mut **tx).await?;
     }
+    // The organisation's next sequence number: the row lock orders concurrent writers, so a
+    // reader that has seen number n has seen every record numbered below it.
+    let (seq,): (i64,) = sqlx::query_as(
+        "INSERT INTO search_generations (org_id, seq) VALUES ($1, 1) ON CONFLICT (org_id) \
+         DO UPDATE SET seq = search_generations.seq + 1 RETURNING seq",
+    )
+    .bind(org_id)
+    .fetch_one(&mut **tx)
+    .await?;
     sqlx::query(
-        "INSERT INTO config_fact_sources (device_id, org_id, revision_id, config_hash, read_at) \
-         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (device_id) DO UPDATE SET \
+        "INSERT INTO config_fact_sources (device_id, org_id, revision_id, config_hash, read_at, seq, facts) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (device_id) DO UPDATE SET \
          revision_id = excluded.revision_id, config_hash = excluded.config_hash, \
-         read_at = excluded.read_at",
+         read_at = excluded.read_at, seq = excluded.seq, facts = excluded.facts",
     )
     .bind(device_id)
     .bind(org_id)
     .bind(revision_id)
     .bind(config_hash)
     .bind(now_ms())
+    .bind(seq)
+    .bind(super::record::encode(&facts))
     .execute(&mut **tx)
     .await?;
     Ok(facts.len())

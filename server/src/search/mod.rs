@@ -1,10 +1,11 @@
 //! Fleet-wide search: [`facts`] are read from each device's newest backed-up configuration when
-//! its backup is stored, and [`query`] answers a parsed query from them with indexed SQL scoped to
-//! the caller's organisation. Results name the device and the thing (a rule, an alias…) in
-//! people's words, with the section it lives in.
+//! its backup is stored (one [`record`] per device), and an organisation's search is answered
+//! from its in-memory [`index`], which first catches up with the database. Results name the
+//! device and the thing (a rule, an alias…) in people's words, with the section it lives in.
 
 pub mod facts;
-pub mod query;
+pub mod index;
+pub mod record;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,56 +14,147 @@ use std::time::Instant;
 use app::error::AppError;
 use app::search::{parse_query, SearchAnswer, SearchHit, MAX_HITS};
 use app::services::Caller;
-use sqlx::Row;
 
 use crate::services::sql_failure;
 use crate::store::Store;
-use query::Bind;
+use index::{Cache, Fingerprint, Slot};
+
+/// Records read and applied to an index at a time.
+const LOAD_PAGE: i64 = 500;
 
 pub struct SearchService {
     store: Store,
+    cache: Cache,
 }
 
 impl SearchService {
     pub fn new(store: Store) -> Arc<Self> {
-        Arc::new(Self { store })
+        Arc::new(Self {
+            store,
+            cache: Cache::default(),
+        })
     }
-}
 
-/// Bind `binds` after the organisation.
-fn bound<'q>(
-    sql: &'q str,
-    org_id: &'q str,
-    binds: &'q [Bind],
-) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(org_id);
-    for bind in binds {
-        query = match bind {
-            Bind::Text(text) => query.bind(text.as_str()),
-            Bind::Int(n) => query.bind(*n),
-        };
+    /// What the database says the organisation's facts and devices are now.
+    async fn fingerprint(&self, org_id: &str) -> Result<Fingerprint, AppError> {
+        let (sources, max_seq, devices, devices_changed): (i64, i64, i64, i64) = sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM config_fact_sources WHERE org_id = $1), \
+             (SELECT COALESCE(MAX(seq), 0) FROM config_fact_sources WHERE org_id = $1), \
+             (SELECT COUNT(*) FROM devices WHERE org_id = $1), \
+             (SELECT COALESCE(MAX(updated_at), 0) FROM devices WHERE org_id = $1)",
+        )
+        .bind(org_id)
+        .fetch_one(self.store.pool())
+        .await
+        .map_err(sql_failure)?;
+        Ok(Fingerprint {
+            sources,
+            max_seq,
+            devices,
+            devices_changed,
+        })
     }
-    query
-}
 
-/// One row of a bound query, as a tuple.
-async fn bound_as<T>(
-    sql: &str,
-    org_id: &str,
-    binds: &[Bind],
-    pool: &sqlx::AnyPool,
-) -> Result<T, AppError>
-where
-    T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
-{
-    let mut query = sqlx::query_as::<_, T>(sqlx::AssertSqlSafe(sql)).bind(org_id);
-    for bind in binds {
-        query = match bind {
-            Bind::Text(text) => query.bind(text.as_str()),
-            Bind::Int(n) => query.bind(*n),
+    /// Bring the organisation's index up to `now` (only one search of an organisation loads at
+    /// a time; the others wait for it and find it current).
+    async fn catch_up(
+        &self,
+        org_id: &str,
+        slot: &Arc<Slot>,
+        now: Fingerprint,
+    ) -> Result<(), AppError> {
+        let _loading = slot.catching_up.lock().await;
+        let (held, rebuild) = {
+            let index = slot.read();
+            (index.fingerprint, index.needs_rebuild())
         };
+        if held == now {
+            return Ok(());
+        }
+        let started = Instant::now();
+        if rebuild {
+            *slot.write() = index::OrgIndex::default();
+        }
+        let whole = slot.read().max_seq == 0;
+        // Records written since the index last looked, a page at a time, decoded off the async
+        // workers.
+        let mut loaded = 0usize;
+        loop {
+            let after = slot.read().max_seq;
+            let rows: Vec<(String, i64, Vec<u8>)> = sqlx::query_as(
+                "SELECT device_id, seq, facts FROM config_fact_sources \
+                 WHERE org_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+            )
+            .bind(org_id)
+            .bind(after)
+            .bind(LOAD_PAGE)
+            .fetch_all(self.store.pool())
+            .await
+            .map_err(sql_failure)?;
+            let last_page = rows.len() < LOAD_PAGE as usize;
+            loaded += rows.len();
+            let slot_for_page = slot.clone();
+            let org = org_id.to_owned();
+            tokio::task::spawn_blocking(move || {
+                let decoded: Vec<_> = rows
+                    .into_iter()
+                    .filter_map(|(device_id, seq, bytes)| match record::decode(&bytes) {
+                        Ok(record) => Some((device_id, seq, record)),
+                        Err(e) => {
+                            tracing::warn!(org.id = %org, device.id = %device_id, error = %e, "search facts left out");
+                            None
+                        }
+                    })
+                    .collect();
+                let mut index = slot_for_page.write();
+                for (device_id, seq, record) in decoded {
+                    index.put(&device_id, seq, record);
+                }
+            })
+            .await
+            .map_err(|e| AppError::Internal(format!("search index load failed: {e}")))?;
+            if last_page {
+                break;
+            }
+        }
+        // A device gone (deleted) leaves fewer sources than the index holds.
+        if i64::try_from(slot.read().devices_held()).unwrap_or(i64::MAX) != now.sources {
+            let ids: Vec<(String,)> =
+                sqlx::query_as("SELECT device_id FROM config_fact_sources WHERE org_id = $1")
+                    .bind(org_id)
+                    .fetch_all(self.store.pool())
+                    .await
+                    .map_err(sql_failure)?;
+            let ids: Vec<String> = ids.into_iter().map(|(id,)| id).collect();
+            slot.write().retain(&ids);
+        }
+        if (held.devices, held.devices_changed) != (now.devices, now.devices_changed) || loaded > 0
+        {
+            let devices: Vec<(String, String)> =
+                sqlx::query_as("SELECT id, name FROM devices WHERE org_id = $1")
+                    .bind(org_id)
+                    .fetch_all(self.store.pool())
+                    .await
+                    .map_err(sql_failure)?;
+            slot.write().set_devices(devices);
+        }
+        let mut index = slot.write();
+        if whole {
+            index.built();
+        }
+        index.fingerprint = now;
+        let (facts, texts) = index.size();
+        tracing::info!(
+            org.id = %org_id,
+            records = loaded,
+            devices = index.devices_held(),
+            facts,
+            texts,
+            took_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            "search index caught up"
+        );
+        Ok(())
     }
-    query.fetch_one(pool).await.map_err(sql_failure)
 }
 
 impl SearchService {
@@ -109,52 +201,31 @@ impl app::services::SearchService for SearchService {
         let org = caller.org()?;
         let started = Instant::now();
         let filters = parse_query(&text).map_err(AppError::Invalid)?;
-        let pool = self.store.pool();
-        // The listed kind of thing's filters are ranked by how many facts each matches (an
-        // index-only count each), so the narrowest leads; the others by their usual selectivity.
-        let lead_thing = filters[0].thing();
-        let mut ranks: Vec<u64> = filters
-            .iter()
-            .map(|f| u64::from(query::cost(f)) << 40)
-            .collect();
-        if filters.iter().filter(|f| f.thing() == lead_thing).count() > 1 {
-            for (n, filter) in filters.iter().enumerate() {
-                if filter.thing() == lead_thing {
-                    let counting = query::count(filter);
-                    let (count,): (i64,) =
-                        bound_as(&counting.sql, &org.id, &counting.binds, pool).await?;
-                    // Equally broad filters keep their usual order.
-                    ranks[n] =
-                        (u64::try_from(count).unwrap_or(0) << 8) + u64::from(query::cost(filter));
-                }
+        let now = self.fingerprint(&org.id).await?;
+        let slot = self.cache.slot(&org.id);
+        if slot.read().fingerprint != now {
+            if let Err(e) = self.catch_up(&org.id, &slot, now).await {
+                // A half-caught-up index is rebuilt whole next time.
+                self.cache.drop_org(&org.id);
+                return Err(e);
             }
         }
-        let matches = query::matches(&filters, |n| ranks[n]);
-        // The first page of matches by firewall name; their words are read for those only.
-        let listed = format!(
-            "SELECT m.device_id, m.entity, d.name FROM ({}) m \
-             JOIN devices d ON d.id = m.device_id AND d.org_id = $1 \
-             ORDER BY LOWER(d.name), d.id, LENGTH(m.entity), m.entity LIMIT {}",
-            matches.sql,
-            MAX_HITS + 1
-        );
-        let rows = bound(&listed, &org.id, &matches.binds)
-            .fetch_all(pool)
+        let found = tokio::task::spawn_blocking(move || slot.read().find(&filters, MAX_HITS))
             .await
-            .map_err(sql_failure)?;
-        let found = rows
+            .map_err(|e| AppError::Internal(format!("search failed: {e}")))?;
+        let listed: Vec<(String, String, String)> = found
+            .hits
             .iter()
-            .map(|r| {
-                Ok((
-                    r.try_get::<String, _>("device_id")?,
-                    r.try_get::<String, _>("entity")?,
-                    r.try_get::<String, _>("name")?,
-                ))
+            .map(|h| {
+                (
+                    h.device_id.to_string(),
+                    h.key.to_string(),
+                    h.device_name.to_string(),
+                )
             })
-            .collect::<Result<Vec<_>, sqlx::Error>>()
-            .map_err(sql_failure)?;
-        let words = self.words(&found).await?;
-        let mut hits: Vec<SearchHit> = found
+            .collect();
+        let words = self.words(&listed).await?;
+        let hits = listed
             .into_iter()
             .map(|(device_id, entity, device_name)| {
                 let (section, label) = words
@@ -168,37 +239,14 @@ impl app::services::SearchService for SearchService {
                     label,
                 }
             })
-            .collect();
-        let more = hits.len() > MAX_HITS;
-        hits.truncate(MAX_HITS);
-        let devices: i64 = if more {
-            let counted = format!(
-                "SELECT COUNT(DISTINCT m.device_id) FROM ({}) m",
-                matches.sql
-            );
-            bound(&counted, &org.id, &matches.binds)
-                .fetch_one(pool)
-                .await
-                .and_then(|r| r.try_get(0))
-                .map_err(sql_failure)?
-        } else {
-            let mut ids: Vec<&str> = hits.iter().map(|h| h.device_id.as_str()).collect();
-            ids.dedup();
-            i64::try_from(ids.len()).unwrap_or(0)
-        };
-        let (searched,): (i64,) =
-            sqlx::query_as("SELECT COUNT(*) FROM config_fact_sources WHERE org_id = $1")
-                .bind(&org.id)
-                .fetch_one(pool)
-                .await
-                .map_err(sql_failure)?;
+            .collect::<Vec<_>>();
         let took_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        tracing::info!(org.id = %org.id, filters = filters.len(), hits = hits.len(), took_ms, "fleet searched");
+        tracing::info!(org.id = %org.id, hits = hits.len(), devices = found.devices, took_ms, "fleet searched");
         Ok(SearchAnswer {
             hits,
-            devices: u64::try_from(devices).unwrap_or(0),
-            more,
-            searched: u64::try_from(searched).unwrap_or(0),
+            devices: found.devices,
+            more: found.more,
+            searched: u64::try_from(now.sources).unwrap_or(0),
             took_ms,
         })
     }

@@ -724,6 +724,38 @@ async fn organisations_are_isolated_from_each_other(db: &TestDbRef) {
         .execute(store.pool())
         .await
         .unwrap();
+    // Alpha's firewall has search facts (as its backup writes them, on this engine).
+    let config = mudmap::pfsense::Config::parse(
+        "<pfsense><system><hostname>alpha</hostname><user><name>admin</name></user></system></pfsense>",
+    )
+    .unwrap();
+    let mut tx = store.begin().await.unwrap();
+    let written = mudmap::search::facts::refresh(
+        &mut tx,
+        &alpha_id,
+        &alpha_device,
+        "revision-1",
+        "sha256:alpha",
+        Some(&config),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert!(written > 0);
+    let (status, found) = alice
+        .call("search/run", &[("query", "user.name is admin")])
+        .await;
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(
+        found["hits"][0]["device_id"],
+        alpha_device.as_str(),
+        "{found}"
+    );
+    assert_eq!(found["hits"][0]["label"], "user admin", "{found}");
+    let (_, found) = bob
+        .call("search/run", &[("query", "user.name is admin")])
+        .await;
+    assert_eq!(found["hits"], serde_json::json!([]), "{found}");
 
     let matrix: Vec<Row> = vec![
         ("orgs/switch", vec![("org_id", &alpha_id)], 404),

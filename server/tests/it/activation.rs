@@ -1876,6 +1876,41 @@ async fn the_fleet_is_searched_from_each_firewalls_newest_backup() {
         .unwrap()
         .starts_with("alias added_by_admin_1"));
 
+    // Renamed (as the device form does): results carry the new name and sort by it. The index
+    // learns of it from the database alone, as another server process would.
+    let store =
+        mudmap::store::Store::connect(&world.settings.database_url(), &world.settings.database)
+            .await
+            .unwrap();
+    sqlx::query("UPDATE devices SET name = 'aaa-first', updated_at = updated_at + 1 WHERE id = $1")
+        .bind(&ids[2])
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let (_, answer) = search(&world, "user.name is admin").await;
+    let hits = answer["hits"].as_array().unwrap();
+    assert_eq!(hits[0]["device_id"], ids[2].as_str(), "{answer:#}");
+    assert_eq!(hits[0]["device_name"], "aaa-first");
+
+    // Deleted: its things leave the results.
+    let (status, body) = world
+        .api
+        .call(
+            "devices/delete",
+            &[("id", ids[2].as_str()), ("force", "true")],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, answer) = search(&world, "user.name is admin").await;
+    assert_eq!(answer["devices"], 2, "{answer:#}");
+    assert_eq!(answer["searched"], 2);
+    assert!(answer["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|h| h["device_id"] != ids[2].as_str()));
+    store.close().await;
+
     // Another organisation finds nothing of these.
     let (status, org) = world
         .api
