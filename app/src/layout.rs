@@ -38,6 +38,7 @@ pub fn Frame(children: Children) -> impl IntoView {
                     <li><A href="/groups">"Groups"</A></li>
                     <li><A href="/search">"Search"</A></li>
                     <li><A href="/changes">"Changes"</A></li>
+                    <li><A href="/audit">"Audit"</A></li>
                     <li><A href="/settings">"Settings"</A></li>
                 </ul>
                 <ul class="sidebar-secondary">

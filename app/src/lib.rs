@@ -6,6 +6,7 @@
 // Deeply nested views (the fleet table) exceed rustc's default query depth in the wasm build.
 #![recursion_limit = "256"]
 
+pub mod audit;
 pub mod auth;
 pub mod design;
 pub mod devices;
@@ -75,6 +76,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/groups") view=groups::page::GroupsPage/>
                     <Route path=path!("/changes") view=pages::changes::ChangesPage/>
                     <Route path=path!("/search") view=search::page::SearchPage/>
+                    <Route path=path!("/audit") view=audit::page::AuditPage/>
                     <Route path=path!("/settings") view=orgs::pages::OrgSettingsPage/>
                     <Route path=path!("/settings/members") view=orgs::pages::MembersPage/>
                     <Route path=path!("/settings/jobs") view=orgs::pages::JobsPage/>

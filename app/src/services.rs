@@ -29,6 +29,7 @@ pub struct Services {
     pub groups: Arc<dyn GroupService>,
     pub backups: Arc<dyn BackupService>,
     pub search: Arc<dyn SearchService>,
+    pub audit: Arc<dyn AuditService>,
 }
 
 /// How far a session has got.
@@ -278,6 +279,25 @@ pub trait SearchService: Send + Sync {
         caller: &Caller,
         query: String,
     ) -> Result<crate::search::SearchAnswer, AppError>;
+}
+
+/// The organisation's audit log (owners and admins).
+#[async_trait::async_trait]
+pub trait AuditService: Send + Sync {
+    /// A page of entries matching `filter`, newest first, continuing after `after` ('' first).
+    async fn list(
+        &self,
+        caller: &Caller,
+        filter: crate::audit::AuditFilter,
+        after: String,
+    ) -> Result<crate::audit::AuditPage, AppError>;
+
+    /// Every entry matching `filter` (at most [`crate::audit::EXPORT_MAX`]) as CSV; audited.
+    async fn export(
+        &self,
+        caller: &Caller,
+        filter: crate::audit::AuditFilter,
+    ) -> Result<crate::audit::AuditExport, AppError>;
 }
 
 /// A device admin password on its way to the activation run: never printed, wiped when dropped.

@@ -204,6 +204,7 @@ pub async fn run(
             live.clone(),
         ),
         search: search::SearchService::new(store.clone()),
+        audit: audit::service::AuditService::new(store.clone()),
     };
     let state = AppState {
         leptos,

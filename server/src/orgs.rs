@@ -686,10 +686,10 @@ impl app::services::OrgService for OrgService {
 
     async fn retry_job(&self, caller: &Caller, id: String) -> Result<(), AppError> {
         let org = caller.org_where(Role::can_administer)?;
-        let retried = self
-            .deps
-            .queue
-            .retry(&id, Some(&org.id))
+        let queue = &self.deps.queue;
+        let mut tx = self.deps.store.begin().await.map_err(store_failure)?;
+        let retried = queue
+            .retry_in(&mut tx, &id, Some(&org.id))
             .await
             .map_err(|e| match &e {
                 StoreError::Query(sqlx::Error::Database(d)) if d.is_unique_violation() => {
@@ -697,11 +697,20 @@ impl app::services::OrgService for OrgService {
                 }
                 _ => store_failure(e),
             })?;
-        if retried {
-            tracing::info!(job.id = %id, org.id = %org.id, "failed job retried by an admin");
-            Ok(())
-        } else {
-            Err(AppError::NotFound("That failed job".to_owned()))
+        if !retried {
+            return Err(AppError::NotFound("That failed job".to_owned()));
         }
+        audit::by_caller(
+            &mut tx,
+            Some(&org.id),
+            caller,
+            "job.retried",
+            &id,
+            String::new(),
+        )
+        .await?;
+        queue.commit(tx).await.map_err(store_failure)?;
+        tracing::info!(job.id = %id, org.id = %org.id, "failed job retried by an admin");
+        Ok(())
     }
 }

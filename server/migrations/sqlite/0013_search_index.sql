@@ -11,6 +11,8 @@ DELETE FROM config_fact_sources;
 ALTER TABLE config_fact_sources ADD COLUMN seq BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE config_fact_sources ADD COLUMN facts BLOB NOT NULL DEFAULT x'';
 CREATE INDEX config_fact_sources_by_seq ON config_fact_sources (org_id, seq);
+-- A search's fingerprint reads each organisation's newest device change.
+CREATE INDEX devices_by_org_updated ON devices (org_id, updated_at);
 
 -- Each organisation's last record number.
 CREATE TABLE search_generations (

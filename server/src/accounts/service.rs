@@ -204,6 +204,14 @@ impl AccountService {
             )
             .await
             .map_err(store_failure)?;
+        crate::audit::account_event(
+            &mut tx,
+            user_id,
+            "account.signed_in",
+            format!("from {}", client.addr),
+        )
+        .await
+        .map_err(store_failure)?;
         tx.commit().await.map_err(sql_failure)?;
         Ok(self.deps.sessions.cookie(&token))
     }
@@ -671,6 +679,14 @@ impl app::services::AccountService for AccountService {
         let ended = sessions::revoke_all(&mut tx, &user_id, None)
             .await
             .map_err(store_failure)?;
+        crate::audit::account_event(
+            &mut tx,
+            &user_id,
+            "account.password_reset",
+            format!("{ended} session(s) ended"),
+        )
+        .await
+        .map_err(store_failure)?;
         tx.commit().await.map_err(sql_failure)?;
         self.deps
             .throttle
@@ -705,6 +721,14 @@ impl app::services::AccountService for AccountService {
         let ended = sessions::revoke_all(&mut tx, &user.id, Some(&caller.session))
             .await
             .map_err(store_failure)?;
+        crate::audit::account_event(
+            &mut tx,
+            &user.id,
+            "account.password_changed",
+            format!("{ended} other session(s) ended"),
+        )
+        .await
+        .map_err(store_failure)?;
         tx.commit().await.map_err(sql_failure)?;
         tracing::info!(user.id = %user.id, other_sessions_ended = ended, "password changed");
         Ok(())
@@ -784,6 +808,14 @@ impl app::services::AccountService for AccountService {
             Ok::<_, sqlx::Error>(())
         };
         steps.await.map_err(sql_failure)?;
+        crate::audit::account_event(
+            &mut tx,
+            &caller.user_id,
+            "account.two_factor_on",
+            String::new(),
+        )
+        .await
+        .map_err(store_failure)?;
         tx.commit().await.map_err(sql_failure)?;
         tracing::info!(user.id = %caller.user_id, "two-factor sign-in turned on");
         Ok(codes)
@@ -807,6 +839,9 @@ impl app::services::AccountService for AccountService {
             .execute(&mut *tx)
             .await
             .map_err(sql_failure)?;
+        crate::audit::account_event(&mut tx, &user.id, "account.two_factor_off", String::new())
+            .await
+            .map_err(store_failure)?;
         tx.commit().await.map_err(sql_failure)?;
         tracing::info!(user.id = %user.id, "two-factor sign-in turned off");
         Ok(())

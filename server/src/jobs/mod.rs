@@ -219,14 +219,26 @@ impl Queue {
     /// failed job with this id exists in `org_id`.
     pub async fn retry(&self, id: &str, org_id: Option<&str>) -> Result<bool, StoreError> {
         let mut tx = self.store.begin().await?;
-        let retried = sql::retry(&mut tx, id, org_id, now_ms()).await?;
+        let retried = self.retry_in(&mut tx, id, org_id).await?;
+        self.commit(tx).await?;
+        Ok(retried)
+    }
+
+    /// [`Queue::retry`] in the caller's transaction (commit it with [`Queue::commit`]), so the
+    /// retry and its audit entry land together.
+    pub async fn retry_in(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        id: &str,
+        org_id: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let retried = sql::retry(tx, id, org_id, now_ms()).await?;
         if retried && self.store.backend() == Backend::Postgres {
             sqlx::query("SELECT pg_notify($1, '')")
                 .bind(NOTIFY_CHANNEL)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?;
         }
-        self.commit(tx).await?;
         Ok(retried)
     }
 

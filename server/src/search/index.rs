@@ -75,9 +75,10 @@ struct Thing {
     ranges: (u32, u32),
 }
 
-/// One device's facts.
+/// One device's facts: its things grouped by kind (`kinds[k]` is where kind k's are).
 struct DeviceFacts {
     seq: i64,
+    kinds: [(u32, u32); THINGS.len()],
     things: Vec<Thing>,
     texts: Vec<TextFact>,
     ranges: Vec<RangeFact>,
@@ -195,27 +196,38 @@ impl OrgIndex {
     }
 
     /// Put (or replace) a device's facts read from its record.
-    pub fn put(&mut self, device_id: &str, seq: i64, record: Record) {
+    pub fn put(&mut self, device_id: &str, seq: i64, record: Record<'_>) {
         let fields: Vec<u8> = record
             .fields
             .iter()
             .map(|name| self.field_number(name))
             .collect();
+        let ranges = record
+            .things
+            .iter()
+            .flat_map(|t| &t.facts)
+            .filter(|(_, v)| matches!(v, Value::Range(..)))
+            .count();
+        let texts = record.things.iter().map(|t| t.facts.len()).sum::<usize>() - ranges;
         let mut device = DeviceFacts {
             seq,
+            kinds: [(0, 0); THINGS.len()],
             things: Vec::with_capacity(record.things.len()),
-            texts: Vec::new(),
-            ranges: Vec::new(),
+            texts: Vec::with_capacity(texts),
+            ranges: Vec::with_capacity(ranges),
         };
-        for thing in record.things {
+        let mut things = record.things;
+        // Grouped by kind (a stable sort: each kind keeps the configuration's order).
+        things.sort_by_key(|t| thing_number(t.key.split(':').next().unwrap_or("")));
+        for thing in things {
             let kind = thing_number(thing.key.split(':').next().unwrap_or(""));
-            let key = self.strings.intern(&thing.key, None);
+            let key = self.strings.intern(thing.key, None);
             let (text_start, range_start) = (device.texts.len(), device.ranges.len());
             for (field, value) in thing.facts {
                 let field = fields.get(usize::from(field)).copied().unwrap_or(u8::MAX);
                 match value {
                     Value::Text(text) => {
-                        let value = self.strings.intern(&text, Some(field));
+                        let value = self.strings.intern(text, Some(field));
                         device.texts.push(TextFact { field, value });
                     }
                     Value::Range(lo, hi) => device.ranges.push(RangeFact {
@@ -238,8 +250,15 @@ impl OrgIndex {
                 ranges: span(range_start, device.ranges.len()),
             });
         }
-        device.texts.shrink_to_fit();
-        device.ranges.shrink_to_fit();
+        for (kind, span) in device.kinds.iter_mut().enumerate() {
+            let of_kind = |t: &Thing| usize::from(t.kind) == kind;
+            let start = device.things.iter().position(of_kind).unwrap_or(0);
+            let count = device.things.iter().filter(|t| of_kind(t)).count();
+            *span = (
+                u32::try_from(start).unwrap_or(0),
+                u32::try_from(start + count).unwrap_or(0),
+            );
+        }
         self.max_seq = self.max_seq.max(seq);
         self.devices.insert(Arc::from(device_id), device);
     }
@@ -330,6 +349,15 @@ impl OrgIndex {
         Compiled { field, test }
     }
 
+    /// The things of `kind` on `device`.
+    fn of_kind(device: &DeviceFacts, kind: u8) -> &[Thing] {
+        device
+            .kinds
+            .get(usize::from(kind))
+            .and_then(|(a, b)| device.things.get(*a as usize..*b as usize))
+            .unwrap_or_default()
+    }
+
     /// Whether every test holds for `thing` of `device`.
     fn holds(device: &DeviceFacts, thing: &Thing, tests: &[Compiled]) -> bool {
         tests.iter().all(|c| {
@@ -386,6 +414,16 @@ impl OrgIndex {
                 None => groups.push((kind, vec![compiled])),
             }
         }
+        // Cheapest first: a thing has few ranges, several texts, and a set test costs a lookup
+        // per text; the first test that fails ends the thing's check.
+        for (_, tests) in &mut groups {
+            tests.sort_by_key(|c| match c.test {
+                Test::Never => 0,
+                Test::LoWithin(..) | Test::Overlaps(..) => 1,
+                Test::Is(_) => 2,
+                Test::In(_) => 3,
+            });
+        }
         let lead_kind = thing_number(lead);
         let (mut hits, mut devices, mut total) = (Vec::new(), 0u64, 0usize);
         let mut here: Vec<&Thing> = Vec::new();
@@ -397,18 +435,16 @@ impl OrgIndex {
             for (kind, tests) in &groups {
                 if *kind == lead_kind {
                     here.extend(
-                        device
-                            .things
+                        Self::of_kind(device, lead_kind)
                             .iter()
-                            .filter(|t| t.kind == lead_kind && Self::holds(device, t, tests)),
+                            .filter(|t| Self::holds(device, t, tests)),
                     );
                     if here.is_empty() {
                         break;
                     }
-                } else if !device
-                    .things
+                } else if !Self::of_kind(device, *kind)
                     .iter()
-                    .any(|t| t.kind == *kind && Self::holds(device, t, tests))
+                    .any(|t| Self::holds(device, t, tests))
                 {
                     here.clear();
                     break;
@@ -522,7 +558,7 @@ impl Cache {
 mod tests {
     use super::*;
     use crate::search::facts::Fact;
-    use crate::search::record::{decode, encode};
+    use crate::search::record::{encode, inflate, parse};
     use app::search::parse_query;
 
     fn fact(entity: &str, field: &'static str, value: &str, range: Option<(i64, i64)>) -> Fact {
@@ -535,7 +571,8 @@ mod tests {
     }
 
     fn device(index: &mut OrgIndex, id: &str, seq: i64, facts: &[Fact]) {
-        index.put(id, seq, decode(&encode(facts)).unwrap());
+        let raw = inflate(&encode(facts)).unwrap();
+        index.put(id, seq, parse(&raw).unwrap());
     }
 
     fn rule(n: u32, action: &str, source: &str, port: (i64, i64), descr: &str) -> Vec<Fact> {

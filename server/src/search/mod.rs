@@ -96,10 +96,11 @@ impl SearchService {
             let slot_for_page = slot.clone();
             let org = org_id.to_owned();
             tokio::task::spawn_blocking(move || {
-                let decoded: Vec<_> = rows
+                // Inflated outside the lock; read and put under it (texts borrow the bytes).
+                let inflated: Vec<_> = rows
                     .into_iter()
-                    .filter_map(|(device_id, seq, bytes)| match record::decode(&bytes) {
-                        Ok(record) => Some((device_id, seq, record)),
+                    .filter_map(|(device_id, seq, bytes)| match record::inflate(&bytes) {
+                        Ok(raw) => Some((device_id, seq, raw)),
                         Err(e) => {
                             tracing::warn!(org.id = %org, device.id = %device_id, error = %e, "search facts left out");
                             None
@@ -107,8 +108,13 @@ impl SearchService {
                     })
                     .collect();
                 let mut index = slot_for_page.write();
-                for (device_id, seq, record) in decoded {
-                    index.put(&device_id, seq, record);
+                for (device_id, seq, raw) in &inflated {
+                    match record::parse(raw) {
+                        Ok(record) => index.put(device_id, *seq, record),
+                        Err(e) => {
+                            tracing::warn!(org.id = %org, device.id = %device_id, error = %e, "search facts left out");
+                        }
+                    }
                 }
             })
             .await

@@ -24,23 +24,24 @@ const MAX_INFLATED: u64 = 64 << 20;
 
 /// One fact as read back: text, or a numeric range.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Value {
-    Text(String),
+pub enum Value<'a> {
+    Text(&'a str),
     Range(i64, i64),
 }
 
 /// One thing (a rule, an alias…) and its facts as (field number, value).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Thing {
-    pub key: String,
-    pub facts: Vec<(u8, Value)>,
+pub struct Thing<'a> {
+    pub key: &'a str,
+    pub facts: Vec<(u8, Value<'a>)>,
 }
 
-/// A decoded record: the field names the facts number, and the things.
+/// A decoded record, borrowing its texts from the inflated bytes: the field names the facts
+/// number, and the things.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Record {
-    pub fields: Vec<String>,
-    pub things: Vec<Thing>,
+pub struct Record<'a> {
+    pub fields: Vec<&'a str>,
+    pub things: Vec<Thing<'a>>,
 }
 
 /// A record that cannot be read.
@@ -120,8 +121,8 @@ fn short_text(raw: &mut Vec<u8>, value: &str, max: usize, length: impl Fn(&mut V
     raw.extend_from_slice(&value.as_bytes()[..cut]);
 }
 
-/// Read a record written by [`encode`].
-pub fn decode(bytes: &[u8]) -> Result<Record, Damaged> {
+/// The bytes of a record written by [`encode`], inflated (read them with [`parse`]).
+pub fn inflate(bytes: &[u8]) -> Result<Vec<u8>, Damaged> {
     let mut raw = Vec::new();
     DeflateDecoder::new(bytes)
         .take(MAX_INFLATED + 1)
@@ -130,7 +131,12 @@ pub fn decode(bytes: &[u8]) -> Result<Record, Damaged> {
     if raw.len() as u64 > MAX_INFLATED {
         return Err(Damaged("too large"));
     }
-    let mut r = Reader { raw: &raw, at: 0 };
+    Ok(raw)
+}
+
+/// Read an inflated record.
+pub fn parse(raw: &[u8]) -> Result<Record<'_>, Damaged> {
+    let mut r = Reader { raw, at: 0 };
     if r.bytes(4)? != MAGIC {
         return Err(Damaged("unknown format"));
     }
@@ -203,8 +209,8 @@ impl<'a> Reader<'a> {
         Ok(i64::from_le_bytes(self.array()?))
     }
 
-    fn text(&mut self, n: usize) -> Result<String, Damaged> {
-        String::from_utf8(self.bytes(n)?.to_vec()).map_err(|_| Damaged("text is not UTF-8"))
+    fn text(&mut self, n: usize) -> Result<&'a str, Damaged> {
+        std::str::from_utf8(self.bytes(n)?).map_err(|_| Damaged("text is not UTF-8"))
     }
 }
 
@@ -212,6 +218,12 @@ impl<'a> Reader<'a> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    fn decode(bytes: &[u8]) -> Result<Record<'static>, Damaged> {
+        // Leaked: a test's few bytes.
+        let raw: &'static [u8] = Box::leak(inflate(bytes)?.into_boxed_slice());
+        parse(raw)
+    }
 
     fn fact(entity: &str, field: &'static str, value: &str, range: Option<(i64, i64)>) -> Fact {
         Fact {
@@ -250,9 +262,9 @@ mod tests {
         assert_eq!(
             record.things[0].facts,
             [
-                (0, Value::Text("pass".to_owned())),
+                (0, Value::Text("pass")),
                 (2, Value::Range(22, 22)),
-                (3, Value::Text("ssh — härter".to_owned()))
+                (3, Value::Text("ssh — härter"))
             ]
         );
         assert_eq!(

@@ -558,6 +558,8 @@ async fn roles_decide_who_may_change_what(db: &TestDbRef) {
         ("orgs/invitations", vec![]),
         ("orgs/jobs", vec![("failed_only", "false")]),
         ("orgs/delete", vec![("confirm_name", "Acme")]),
+        ("audit/list", audit_form()),
+        ("audit/export", audit_form()),
     ] {
         let (status, body) = viewer.call(endpoint, &form).await;
         assert_eq!(status, 403, "viewer {endpoint}: {body}");
@@ -582,6 +584,8 @@ async fn roles_decide_who_may_change_what(db: &TestDbRef) {
         ),
         ("orgs/remove-member", vec![("user_id", owner_id.as_str())]),
         ("orgs/rename", vec![("name", "Pwned")]),
+        ("audit/list", audit_form()),
+        ("audit/export", audit_form()),
     ] {
         let (status, body) = viewer.call(endpoint, &form).await;
         assert_eq!(status, 403, "operator {endpoint}: {body}");
@@ -881,6 +885,9 @@ async fn organisations_are_isolated_from_each_other(db: &TestDbRef) {
         // Scoped to Bob's own organisation by construction (the search test shows it finds
         // nothing of another's).
         ("search/run", vec![("query", "user.name is admin")], 200),
+        // Scoped to Bob's own organisation by construction (the audit test shows it).
+        ("audit/list", audit_form(), 200),
+        ("audit/export", audit_form(), 200),
         ("orgs/accept-invitation", vec![("token", &carol_token)], 409),
         // Scoped to Bob's own organisation by construction:
         ("orgs/members", vec![("search", "")], 200),
@@ -1460,6 +1467,14 @@ async fn a_failed_job_is_retried_by_an_admin(db: &TestDbRef) {
     assert_eq!(status, 403, "a viewer cannot retry jobs");
     let (status, body) = owner.call("orgs/retry-job", &[("id", &id)]).await;
     assert_eq!(status, 200, "{body}");
+    let mut retried = audit_form();
+    retried[2] = ("action", "job.retried");
+    let (_, page) = owner.call("audit/list", &retried).await;
+    assert_eq!(
+        page["entries"][0]["subject"],
+        id.as_str(),
+        "the retry is audited: {page:#}"
+    );
     // Back in the queue with a fresh set of attempts (the worker may already have taken it).
     let (state, attempts): (String, i64) =
         sqlx::query_as("SELECT state, attempts FROM jobs WHERE id = $1")
@@ -1756,6 +1771,122 @@ async fn cross_site_writes_are_refused(db: &TestDbRef) {
     env.server.stop().await.unwrap();
 }
 
+async fn the_audit_log_is_filtered_paged_and_exported(db: &TestDbRef) {
+    let env = start(db).await;
+    let alice = env.member("alice@example.com", "Alpha").await;
+    let bob = env.member("bob@example.com", "Bravo").await;
+    let (status, device) = alice
+        .call(
+            "devices/add",
+            &[
+                ("name", "alpha-fw"),
+                ("host", "192.0.2.1"),
+                ("port", "22"),
+                ("tags", ""),
+                ("notes", ""),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{device}");
+    let form = |actor: &'static str, subject: &'static str, action: &'static str| {
+        vec![
+            ("actor", actor),
+            ("subject", subject),
+            ("action", action),
+            ("since", ""),
+            ("until", ""),
+        ]
+    };
+    let (status, page) = alice.call("audit/list", &form("", "", "device.")).await;
+    assert_eq!(status, 200, "{page}");
+    let entries = page["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{page:#}");
+    assert_eq!(entries[0]["action"], "device.added");
+    assert_eq!(entries[0]["subject"], "alpha-fw");
+    assert_eq!(entries[0]["actor_email"], "alice@example.com");
+    // Who, subject and the exact action narrow it; another organisation sees none of it.
+    let (_, page) = alice
+        .call("audit/list", &form("ALICE@", "alpha", "device.added"))
+        .await;
+    assert_eq!(page["entries"].as_array().unwrap().len(), 1, "{page:#}");
+    let (_, page) = alice.call("audit/list", &form("bob", "", "")).await;
+    assert_eq!(page["entries"], serde_json::json!([]), "{page:#}");
+    let (_, page) = bob.call("audit/list", &form("", "alpha", "")).await;
+    assert_eq!(page["entries"], serde_json::json!([]), "{page:#}");
+    // A bad day is named.
+    let mut bad = form("", "", "");
+    bad[3] = ("since", "last week");
+    let (status, body) = alice.call("audit/list", &bad).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body.to_string().contains("From: use a date"), "{body}");
+
+    // Pages of 100, newest first, each entry once.
+    let store = mudmap::store::Store::connect(&db.url, &db.settings.database)
+        .await
+        .unwrap();
+    let alpha_id = me(&alice).await["current"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for n in 0..150i64 {
+        sqlx::query(
+            "INSERT INTO audit_log (id, org_id, actor_id, action, subject, detail, created_at, actor_email) \
+             VALUES ($1, $2, NULL, 'device.drift', $3, '', $4, '')",
+        )
+        .bind(format!("seeded-{n:03}"))
+        .bind(&alpha_id)
+        .bind(format!("fw-{n:03}"))
+        .bind(1_000_000 + n / 2)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut after = String::new();
+    loop {
+        let mut f = form("", "fw-", "device.drift");
+        f.push(("after", after.as_str()));
+        let (status, page) = alice.call("audit/list", &f).await;
+        assert_eq!(status, 200, "{page}");
+        for e in page["entries"].as_array().unwrap() {
+            seen.push(e["subject"].as_str().unwrap().to_owned());
+        }
+        match page["next"].as_str() {
+            Some(next) => after = next.to_owned(),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 150);
+    let mut sorted = seen.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), 150, "each entry once");
+    assert_eq!(seen[0], "fw-149", "newest first");
+
+    // The export: every match as CSV, a formula defused, and the export itself audited.
+    let (status, export) = alice.call("audit/export", &form("", "", "")).await;
+    assert_eq!(status, 200, "{export}");
+    let csv = export["csv"].as_str().unwrap();
+    assert!(
+        csv.starts_with("time (UTC),actor,action,subject,detail\r\n"),
+        "{csv}"
+    );
+    let rows = export["rows"].as_u64().unwrap() as usize;
+    assert!(rows >= 151, "150 seeded and device.added at least: {csv}");
+    assert_eq!(
+        csv.matches("\r\n").count(),
+        rows + 1,
+        "a header and a line per entry"
+    );
+    assert!(csv.contains(",Mudmap,device.drift,fw-000,"), "{csv}");
+    assert!(export["file_name"].as_str().unwrap().starts_with("audit-"));
+    let (_, page) = alice
+        .call("audit/list", &form("", "", "audit.exported"))
+        .await;
+    assert_eq!(page["entries"].as_array().unwrap().len(), 1, "{page:#}");
+    store.close().await;
+}
+
 on_both_engines!(
     sign_up_verify_and_sign_in_with_mail_over_smtp,
     devices_are_added_edited_and_deleted_by_the_right_roles,
@@ -1766,6 +1897,7 @@ on_both_engines!(
     an_existing_account_accepts_an_invitation_and_switches_organisations,
     roles_decide_who_may_change_what,
     organisations_are_isolated_from_each_other,
+    the_audit_log_is_filtered_paged_and_exported,
 );
 
 // Behaviour that does not depend on the engine's SQL dialect beyond what the tests above cover.
@@ -1775,3 +1907,14 @@ on_sqlite!(
     two_factor_sign_in_with_codes_and_recovery_codes,
     cross_site_writes_are_refused,
 );
+
+/// An audit filter that matches everything.
+fn audit_form() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("actor", ""),
+        ("subject", ""),
+        ("action", ""),
+        ("since", ""),
+        ("until", ""),
+    ]
+}

@@ -1,5 +1,8 @@
 //! The audit log: who did what to which thing, written in the same transaction as the change.
-//! Entries name ids and short facts, never secrets or raw device configuration.
+//! Entries name ids and short facts, never secrets or raw device configuration, and keep the
+//! actor's e-mail as it was. [`service`] reads them for owners and admins (`/audit`, CSV).
+
+pub mod service;
 
 use app::error::AppError;
 use app::services::Caller;
@@ -24,8 +27,8 @@ pub async fn record(
     entry: Entry<'_>,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO audit_log (id, org_id, actor_id, action, subject, detail, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO audit_log (id, org_id, actor_id, action, subject, detail, created_at, actor_email) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, COALESCE((SELECT email FROM users WHERE id = $3), ''))",
     )
     .bind(uuid::Uuid::now_v7().to_string())
     .bind(entry.org_id)
@@ -66,4 +69,36 @@ pub async fn by_caller(
     )
     .await
     .map_err(store_failure)
+}
+
+/// Record an event of a user's own account (a sign-in, a password or two-factor change) in `tx`,
+/// once in each organisation the user belongs to: an organisation's audit log shows what happened
+/// to its members' accounts. The subject is the user's e-mail.
+pub async fn account_event(
+    tx: &mut Transaction<'static, Any>,
+    user_id: &str,
+    action: &str,
+    detail: String,
+) -> Result<(), StoreError> {
+    let orgs: Vec<(String, String)> = sqlx::query_as(
+        "SELECT m.org_id, u.email FROM memberships m JOIN users u ON u.id = m.user_id \
+         WHERE m.user_id = $1 ORDER BY m.org_id",
+    )
+    .bind(user_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    for (org_id, email) in &orgs {
+        record(
+            tx,
+            Entry {
+                org_id: Some(org_id),
+                actor_id: Some(user_id),
+                action,
+                subject: email,
+                detail: detail.clone(),
+            },
+        )
+        .await?;
+    }
+    Ok(())
 }
