@@ -441,7 +441,7 @@ impl app::services::DeviceService for DeviceService {
         let config = self.deps.engine.config().clone();
         tracing::info!(device.id = %device.id, org.id = %org.id, run = %run_id, "activation started");
         tokio::spawn(async move {
-            flow::run(
+            let outcome = flow::run(
                 &config,
                 plan.clone(),
                 password,
@@ -449,6 +449,9 @@ impl app::services::DeviceService for DeviceService {
                 async |activated| access.commit(&plan, activated).await,
             )
             .await;
+            if let Err(reason) = outcome {
+                access.failed(&reason).await;
+            }
         });
         Ok(run_id)
     }
@@ -540,6 +543,26 @@ struct Access {
 }
 
 impl Access {
+    /// Put a failed activation on the record (the device stays as it was).
+    async fn failed(&self, reason: &str) {
+        let recorded = async {
+            let mut tx = self.deps.store.begin().await.map_err(store_failure)?;
+            audit::by_caller(
+                &mut tx,
+                Some(&self.org_id),
+                &self.caller,
+                "device.activation_failed",
+                &self.device_name,
+                reason.to_owned(),
+            )
+            .await?;
+            tx.commit().await.map_err(sql_failure)
+        };
+        if let Err(e) = recorded.await {
+            tracing::error!(org.id = %self.org_id, error = %e, "cannot record a failed activation");
+        }
+    }
+
     async fn commit(&self, plan: &Plan, activated: Activated) -> Result<(), String> {
         let deps = &self.deps;
         let host_key = activated

@@ -95,13 +95,14 @@ struct Placed {
 }
 
 /// Run the activation. `commit` saves the result (and may still fail, which undoes the run).
+/// A failure is returned as the step and its first sentence (what the audit log keeps).
 pub async fn run<F>(
     config: &EngineConfig,
     plan: Plan,
     password: Secret,
     tracker: &Tracker,
     commit: F,
-) -> bool
+) -> Result<(), String>
 where
     F: AsyncFnOnce(Activated) -> Result<(), String>,
 {
@@ -118,14 +119,15 @@ where
         Ok(()) => {
             tracing::info!(device.id = %plan.device_id, "device activated");
             tracker.succeed();
-            true
+            Ok(())
         }
         Err(failure) => {
             tracing::warn!(device.id = %plan.device_id, step = failure.step, "activation failed");
+            let reason = format!("{}: {}", failure.step, first_sentence(&failure.message));
             tracker.failed(failure.step, first_sentence(&failure.message));
             let cleanup = undo(config, &plan, &password, tracker, &mut admin, &placed).await;
             tracker.fail(failure.message, cleanup);
-            false
+            Err(reason)
         }
     };
     if let Some(session) = admin {

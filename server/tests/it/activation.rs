@@ -450,6 +450,32 @@ async fn each_failure_has_its_own_message_and_leaves_nothing_behind() {
     assert_eq!(view["cleanup"], "Nothing was changed on the firewall.");
     assert!(!error.contains("not-the-password"));
     untouched(&world.sim, 0);
+    // On the audit record (written as the run ends), without the password.
+    let mut recorded = serde_json::Value::Null;
+    for _ in 0..100 {
+        let (status, page) = world
+            .api
+            .call(
+                "audit/list",
+                &[
+                    ("actor", ""),
+                    ("subject", ""),
+                    ("action", "device.activation_failed"),
+                    ("since", ""),
+                    ("until", ""),
+                ],
+            )
+            .await;
+        assert_eq!(status, 200, "{page}");
+        if let Some(entry) = page["entries"].as_array().and_then(|e| e.first()) {
+            recorded = entry.clone();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let detail = recorded["detail"].as_str().unwrap_or_default();
+    assert!(detail.starts_with("login: "), "{recorded}");
+    assert!(!detail.contains("not-the-password"), "{recorded}");
 
     // The person confirmed another key than the device presents: no password is sent.
     let view = world
