@@ -62,6 +62,15 @@ pub struct Settings {
     pub demo: DemoSettings,
     pub poll: PollSettings,
     pub backups: BackupSettings,
+    pub audit: AuditSettings,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct AuditSettings {
+    /// Audit entries older than this many days are deleted, the deletion itself audited
+    /// (0: kept forever).
+    pub keep_days: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -189,6 +198,7 @@ impl Default for Settings {
             demo: DemoSettings::default(),
             poll: PollSettings::default(),
             backups: BackupSettings::default(),
+            audit: AuditSettings::default(),
         }
     }
 }
@@ -397,6 +407,7 @@ const KEYS: &[(&str, Kind)] = &[
     ("backups.check_secs", Kind::Int),
     ("backups.keep_days", Kind::Int),
     ("backups.keep_at_least", Kind::Int),
+    ("audit.keep_days", Kind::Int),
     ("demo.control", Kind::Str),
 ];
 
@@ -700,6 +711,10 @@ check_secs = 600                                              # MUDMAP_BACKUPS_C
 keep_days = 90                                                # MUDMAP_BACKUPS_KEEP_DAYS
 # …except each device's newest ones, at least this many (never fewer than 1).
 keep_at_least = 30                                            # MUDMAP_BACKUPS_KEEP_AT_LEAST
+
+[audit]
+# Audit entries older than this many days are deleted, and the deletion is audited (0 = forever).
+keep_days = 0                                                 # MUDMAP_AUDIT_KEEP_DAYS
 
 [demo]
 # Simulated pfSense firewalls run inside the server, to try Mudmap out (0 = none).

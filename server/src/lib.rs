@@ -181,6 +181,10 @@ pub async fn run(
         outages,
         live.clone(),
     );
+    let audit_retention = tokio::spawn(audit::retention::run(
+        store.clone(),
+        settings.audit.keep_days,
+    ));
     let backup_schedule = tokio::spawn(backups::schedule::run(
         store.clone(),
         queue.clone(),
@@ -262,6 +266,7 @@ pub async fn run(
     }
     // Waits only for what is left of the grace the worker was given when shutdown began.
     backup_schedule.abort();
+    audit_retention.abort();
     worker.shutdown(grace).await;
     monitor.stop();
     engine.shutdown().await;

@@ -1,7 +1,9 @@
 //! The audit log: who did what to which thing, written in the same transaction as the change.
 //! Entries name ids and short facts, never secrets or raw device configuration, and keep the
-//! actor's e-mail as it was. [`service`] reads them for owners and admins (`/audit`, CSV).
+//! actor's e-mail as it was. [`service`] reads them for owners and admins (`/audit`, CSV);
+//! [`retention`] is the only deletion, and it is audited too.
 
+pub mod retention;
 pub mod service;
 
 use app::error::AppError;

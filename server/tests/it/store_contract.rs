@@ -97,12 +97,72 @@ async fn first_writer_wins_under_concurrency(db: &TestDbRef) {
     );
 }
 
+async fn audit_retention_deletes_old_entries_and_records_that_it_did(db: &TestDbRef) {
+    let store = connect(db).await;
+    store.migrate().await.unwrap();
+    let now = mudmap::store::now_ms();
+    for org in ["org-a", "org-b"] {
+        sqlx::query(
+            "INSERT INTO organisations (id, name, created_at, updated_at) VALUES ($1, $1, 0, 0)",
+        )
+        .bind(org)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    }
+    let day = 86_400_000i64;
+    for (id, org, age_days) in [
+        ("old-a1", "org-a", 40),
+        ("old-a2", "org-a", 31),
+        ("new-a", "org-a", 29),
+        ("new-b", "org-b", 1),
+    ] {
+        sqlx::query(
+            "INSERT INTO audit_log (id, org_id, actor_id, action, subject, detail, created_at) \
+             VALUES ($1, $2, NULL, 'device.drift', 'fw', '', $3)",
+        )
+        .bind(id)
+        .bind(org)
+        .bind(now - age_days * day)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    }
+    assert_eq!(
+        mudmap::audit::retention::purge(&store, 30).await.unwrap(),
+        2
+    );
+    let left: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT org_id, action, detail FROM audit_log ORDER BY org_id, action")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        left,
+        [
+            (
+                "org-a".to_owned(),
+                "audit.purged".to_owned(),
+                "2 entries older than 30 days deleted".to_owned()
+            ),
+            ("org-a".to_owned(), "device.drift".to_owned(), String::new()),
+            ("org-b".to_owned(), "device.drift".to_owned(), String::new()),
+        ],
+        "only org-a lost entries, and its log says so"
+    );
+    assert_eq!(
+        mudmap::audit::retention::purge(&store, 30).await.unwrap(),
+        0
+    );
+}
+
 on_both_engines!(
     reports_its_engine,
     migrations_apply_once_and_are_idempotent,
     two_instances_can_migrate_at_once,
     meta_values_round_trip_and_overwrite,
     first_writer_wins_under_concurrency,
+    audit_retention_deletes_old_entries_and_records_that_it_did,
 );
 
 #[tokio::test]
