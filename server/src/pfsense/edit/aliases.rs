@@ -1,28 +1,11 @@
-//! Edits of a configuration as change sets make them (decision 0013): the server applies typed
-//! operations to a device's newest configuration and sends the result. An edit changes only the
-//! elements it is about — every other element stays as it was, in order — and an edit that cannot
-//! apply says why in people's words and changes nothing.
-//!
 //! Aliases, as pfSense's Firewall > Aliases validates them: names of letters, digits and `_` (at
 //! most 31, not only digits, not a name pfSense reserves), entries checked by the alias's type,
 //! renames that follow every reference (rules, NAT, other aliases), and no deletion of an alias in
 //! use — the refusal lists who uses it.
 
-use super::model::Config;
-use super::xml::Element;
-
-/// Why an edit cannot apply.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum EditError {
-    #[error("{0}")]
-    Invalid(String),
-    #[error("There is no alias \"{0}\" on this firewall.")]
-    NoSuchAlias(String),
-    #[error("An alias called \"{0}\" already exists on this firewall.")]
-    AliasExists(String),
-    #[error("The alias \"{name}\" is in use: {}. Change those first.", users.join("; "))]
-    AliasInUse { name: String, users: Vec<String> },
-}
+use super::{is_hostname, is_ip, is_network, EditError};
+use crate::pfsense::model::Config;
+use crate::pfsense::xml::Element;
 
 /// The kinds of alias pfSense has.
 pub const ALIAS_TYPES: [&str; 5] = ["host", "network", "port", "url", "urltable"];
@@ -85,39 +68,8 @@ fn check_name(name: &str) -> Result<(), EditError> {
     Ok(())
 }
 
-fn is_ip(text: &str) -> bool {
-    text.parse::<std::net::IpAddr>().is_ok()
-}
-
-fn is_hostname(text: &str) -> bool {
-    !text.is_empty()
-        && text.len() <= 253
-        && text.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-        })
-}
-
-fn is_network(text: &str) -> bool {
-    match text.split_once('/') {
-        Some((ip, bits)) => match (ip.parse::<std::net::IpAddr>(), bits.parse::<u8>()) {
-            (Ok(std::net::IpAddr::V4(_)), Ok(bits)) => bits <= 32,
-            (Ok(std::net::IpAddr::V6(_)), Ok(bits)) => bits <= 128,
-            _ => false,
-        },
-        None => is_ip(text),
-    }
-}
-
 fn is_port(text: &str) -> bool {
-    let (lo, hi) = text.split_once(':').unwrap_or((text, text));
-    match (lo.parse::<u32>(), hi.parse::<u32>()) {
-        (Ok(lo), Ok(hi)) => lo <= hi && hi <= 65_535,
-        _ => false,
-    }
+    super::port_span(text, ':').is_some()
 }
 
 impl Config {
