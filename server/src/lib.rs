@@ -8,6 +8,7 @@ pub mod agent;
 pub mod audit;
 pub mod backups;
 pub mod bench;
+pub mod changes;
 pub mod cli;
 pub mod config;
 pub mod crypto;
