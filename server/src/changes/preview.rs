@@ -1,11 +1,12 @@
 //! The preview of a change set on one device: each operation applied in order to the device's
 //! newest configuration, with its outcome; when every one applies, the configuration the device
-//! would get and the difference in words and as raw XML. Nothing here talks to a firewall.
+//! would get and the difference in words and as raw XML (secrets masked, as in History). Nothing
+//! here talks to a firewall.
 
 use super::Operation;
 use crate::pfsense::diff::{diff, Change};
 use crate::pfsense::edit::Stamp;
-use crate::pfsense::{raw_diff, Config};
+use crate::pfsense::{raw_diff, secrets, Config};
 
 /// Raw diff lines a preview shows at most.
 const RAW_LINES: usize = 4_000;
@@ -25,7 +26,7 @@ pub struct Preview {
     /// The configuration to send, when every operation applies.
     pub after: Option<Config>,
     pub changes: Vec<Change>,
-    /// The line diff ('+', '-', ' ' and the line) and whether it was cut.
+    /// The line diff ('+', '-', ' ' and the line), secrets masked, and whether it was cut.
     pub raw: (Vec<(char, String)>, bool),
 }
 
@@ -55,7 +56,12 @@ pub fn preview(before: &Config, operations: &[Operation], stamp: &Stamp) -> Prev
         };
     }
     let changes = diff(before, &after);
-    let raw = raw_diff::lines(&before.to_xml(), &after.to_xml(), RAW_LINES);
+    let (old, new) = (before.to_xml(), after.to_xml());
+    let raw = raw_diff::lines(
+        &secrets::mask(&old, Some(&new)),
+        &secrets::mask(&new, Some(&old)),
+        RAW_LINES,
+    );
     Preview {
         steps,
         after: Some(after),
@@ -79,6 +85,10 @@ mod tests {
 	<aliases>
 		<alias><name>WEB</name><type>host</type><address>10.0.0.7</address></alias>
 	</aliases>
+	<cert>
+		<prv>secretsecretsecretsecretsecretsecret</prv>
+		<refid>5f1e</refid>
+	</cert>
 	<filter>
 		<rule>
 			<tracker>100</tracker>
@@ -129,6 +139,15 @@ mod tests {
             .0
             .iter()
             .any(|(k, l)| *k == '+' && l.contains("<address>MAIL</address>")));
+        assert!(
+            p.raw.0.iter().any(|(_, l)| l.contains("<prv>")),
+            "the hash is within the diff's context: {:?}",
+            p.raw.0
+        );
+        assert!(
+            p.raw.0.iter().all(|(_, l)| !l.contains("secretsecret")),
+            "secrets are masked in the raw diff"
+        );
         let after = p.after.unwrap();
         assert_eq!(after.rules().len(), 2);
         assert_eq!(Config::parse(&after.to_xml()).unwrap(), after);

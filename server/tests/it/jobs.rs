@@ -342,15 +342,17 @@ async fn shutdown_hands_unfinished_jobs_back(db: &TestDbRef) {
     worker.shutdown(Duration::from_secs(1)).await;
 }
 
-/// Takes `time` per job, then succeeds; records the ids it ran.
+/// Takes `time` per job, then succeeds; records the ids it started and ran.
 struct Slow {
     time: Duration,
+    started: Mutex<Vec<String>>,
     ran: Mutex<Vec<String>>,
 }
 
 #[async_trait::async_trait]
 impl JobHandler for Slow {
     async fn run(&self, job: &JobContext) -> Result<(), JobError> {
+        self.started.lock().unwrap().push(job.id.clone());
         tokio::time::sleep(self.time).await;
         self.ran.lock().unwrap().push(job.id.clone());
         Ok(())
@@ -361,6 +363,7 @@ async fn shutdown_stops_claiming_at_once_and_lets_a_short_job_finish(db: &TestDb
     let queue = queue(db).await;
     let slow = Arc::new(Slow {
         time: Duration::from_millis(800),
+        started: Mutex::default(),
         ran: Mutex::default(),
     });
     // Only a wake-up (not the poll) makes this worker look for work.
@@ -376,6 +379,19 @@ async fn shutdown_stops_claiming_at_once_and_lets_a_short_job_finish(db: &TestDb
             .unwrap(),
     );
     wait_state(&queue, &running, JobState::Running).await;
+    // Running in the database is not yet running in the worker (a claim that has committed may
+    // still be on its way back to it, and shutdown releases what it has not started): wait for
+    // the handler itself.
+    for _ in 0..200 {
+        if slow.started.lock().unwrap().contains(&running) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        slow.started.lock().unwrap().contains(&running),
+        "the job never started"
+    );
 
     // Shutdown begins (the server's signal arrived; HTTP requests are draining). A job enqueued
     // now, with a wake-up, is not claimed.
