@@ -8,6 +8,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod changes;
 pub mod design;
 pub mod devices;
 pub mod error;

@@ -30,6 +30,7 @@ pub struct Services {
     pub backups: Arc<dyn BackupService>,
     pub search: Arc<dyn SearchService>,
     pub audit: Arc<dyn AuditService>,
+    pub changes: Arc<dyn ChangeService>,
 }
 
 /// How far a session has got.
@@ -298,6 +299,18 @@ pub trait AuditService: Send + Sync {
         caller: &Caller,
         filter: crate::audit::AuditFilter,
     ) -> Result<crate::audit::AuditExport, AppError>;
+}
+
+/// Change sets (operators and above).
+#[async_trait::async_trait]
+pub trait ChangeService: Send + Sync {
+    /// Try `operations` (their JSON form) on each device's newest backup; nothing is sent.
+    async fn preview(
+        &self,
+        caller: &Caller,
+        device_ids: Vec<String>,
+        operations: String,
+    ) -> Result<Vec<crate::changes::DevicePreview>, AppError>;
 }
 
 /// A device admin password on its way to the activation run: never printed, wiped when dropped.

@@ -205,11 +205,12 @@ pub async fn run(
         backups: backups::service::BackupService::new(
             store.clone(),
             queue.clone(),
-            config_backups,
+            config_backups.clone(),
             live.clone(),
         ),
         search: search::SearchService::new(store.clone()),
         audit: audit::service::AuditService::new(store.clone()),
+        changes: changes::service::ChangeService::new(store.clone(), config_backups),
     };
     let state = AppState {
         leptos,

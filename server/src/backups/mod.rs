@@ -13,7 +13,7 @@
 //! changes come with change sets.
 
 pub mod drift;
-mod rows;
+pub mod rows;
 pub mod schedule;
 pub mod service;
 
@@ -281,6 +281,19 @@ impl Backups {
         };
         let changes = crate::pfsense::diff::diff(&before, after).len();
         Ok((changes > 0).then_some((base.id, changes)))
+    }
+
+    /// A device's newest revision and its configuration (of `org_id` only; None: no backup yet).
+    pub async fn newest(
+        &self,
+        org_id: &str,
+        device_id: &str,
+    ) -> Result<Option<(rows::RevisionKey, String)>, BackupError> {
+        let Some(key) = rows::newest(&self.deps.store, org_id, device_id).await? else {
+            return Ok(None);
+        };
+        let xml = self.read(org_id, &key.id).await?;
+        Ok(Some((key, xml)))
     }
 
     /// A stored revision's configuration (of `org_id` only).

@@ -175,18 +175,8 @@ impl app::services::BackupService for BackupService {
         Ok(Comparison {
             from: found.from.as_ref().map(reference),
             to: reference(&found.to),
-            changes: found
-                .changes
-                .into_iter()
-                .map(|c| ConfigChange {
-                    section: c.section,
-                    text: c.text,
-                })
-                .collect(),
-            raw: raw
-                .into_iter()
-                .map(|(kind, text)| RawLine { kind, text })
-                .collect(),
+            changes: shown_changes(found.changes),
+            raw: shown_lines(raw),
             raw_truncated,
             revealed: reveal,
         })
@@ -283,6 +273,24 @@ impl app::services::BackupService for BackupService {
         tracing::info!(device.id = %device_id, org.id = %org.id, "backup requested");
         Ok(())
     }
+}
+
+/// Differences as the browser shows them.
+pub(crate) fn shown_changes(changes: Vec<crate::pfsense::diff::Change>) -> Vec<ConfigChange> {
+    changes
+        .into_iter()
+        .map(|c| ConfigChange {
+            section: c.section,
+            text: c.text,
+        })
+        .collect()
+}
+
+/// Raw diff lines as the browser shows them.
+pub(crate) fn shown_lines(raw: Vec<(char, String)>) -> Vec<RawLine> {
+    raw.into_iter()
+        .map(|(kind, text)| RawLine { kind, text })
+        .collect()
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! apply to a device is a conflict named before anything is sent.
 
 pub mod preview;
+pub mod service;
 
 use serde::{Deserialize, Serialize};
 

@@ -560,6 +560,10 @@ async fn roles_decide_who_may_change_what(db: &TestDbRef) {
         ("orgs/delete", vec![("confirm_name", "Acme")]),
         ("audit/list", audit_form()),
         ("audit/export", audit_form()),
+        (
+            "changes/preview",
+            vec![("device_ids", "any"), ("operations", PREVIEW_OPS)],
+        ),
     ] {
         let (status, body) = viewer.call(endpoint, &form).await;
         assert_eq!(status, 403, "viewer {endpoint}: {body}");
@@ -885,6 +889,11 @@ async fn organisations_are_isolated_from_each_other(db: &TestDbRef) {
         // Scoped to Bob's own organisation by construction (the search test shows it finds
         // nothing of another's).
         ("search/run", vec![("query", "user.name is admin")], 200),
+        (
+            "changes/preview",
+            vec![("device_ids", &alpha_device), ("operations", PREVIEW_OPS)],
+            404,
+        ),
         // Scoped to Bob's own organisation by construction (the audit test shows it).
         ("audit/list", audit_form(), 200),
         ("audit/export", audit_form(), 200),
@@ -1918,3 +1927,7 @@ fn audit_form() -> Vec<(&'static str, &'static str)> {
         ("until", ""),
     ]
 }
+
+/// A change set of one operation, as the browser sends it.
+const PREVIEW_OPS: &str =
+    r#"[{"op":"alias_add","alias":{"name":"MAIL","kind":"host","entries":[["10.0.0.25",""]]}}]"#;

@@ -1953,3 +1953,127 @@ async fn the_fleet_is_searched_from_each_firewalls_newest_backup() {
     assert_eq!(answer["searched"], 0);
     world.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_set_is_previewed_on_each_firewalls_newest_backup() {
+    let world = world(2).await;
+    let backed_up = world.activated(0).await;
+    revisions_when(&world, &backed_up, 1).await;
+    let fresh = world.add(1).await;
+    let alias = mudmap::pfsense::Config::parse(&sim_xml(&world, 0))
+        .unwrap()
+        .aliases()[0]
+        .name
+        .clone();
+    let operations = serde_json::json!([
+        {"op": "alias_add", "alias": {"name": "MAIL", "kind": "host",
+            "entries": [["10.0.0.25", "relay"]], "descr": "Mail relays"}},
+        {"op": "rule_add", "place": "top", "rule": {"action": "pass", "interface": "wan",
+            "protocol": "tcp", "source": {"what": "any"},
+            "destination": {"what": "MAIL", "port": "25"}, "descr": "Mail in"}},
+        {"op": "alias_delete", "name": "NO_SUCH_ALIAS"},
+    ])
+    .to_string();
+    let ids = format!("{backed_up},{fresh}");
+    let (status, answer) = world
+        .api
+        .call(
+            "changes/preview",
+            &[
+                ("device_ids", ids.as_str()),
+                ("operations", operations.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let first = &answer[0];
+    assert_eq!(first["device_id"], backed_up.as_str());
+    assert!(first["base_revision_id"].is_string(), "{first:#}");
+    assert_eq!(
+        first["steps"][0]["words"],
+        "add host alias MAIL (1 entries)"
+    );
+    assert_eq!(first["steps"][0]["conflict"], Value::Null);
+    assert_eq!(first["steps"][1]["conflict"], Value::Null, "{first:#}");
+    assert_eq!(
+        first["steps"][2]["conflict"],
+        "There is no alias \"NO_SUCH_ALIAS\" on this firewall."
+    );
+    assert_eq!(
+        first["changes"],
+        serde_json::json!([]),
+        "a conflict produces nothing"
+    );
+    assert_eq!(
+        answer[1]["problem"],
+        "Mudmap has no backup of this firewall yet: back it up first (History)."
+    );
+
+    // Without the conflict: the difference in words and as raw XML.
+    let operations = serde_json::json!([
+        {"op": "alias_add", "alias": {"name": "MAIL", "kind": "host",
+            "entries": [["10.0.0.25", "relay"]]}},
+        {"op": "alias_rename", "name": alias, "new_name": "RENAMED_BY_PREVIEW"},
+    ])
+    .to_string();
+    let (status, answer) = world
+        .api
+        .call(
+            "changes/preview",
+            &[
+                ("device_ids", backed_up.as_str()),
+                ("operations", operations.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let words = answer[0]["changes"].to_string();
+    assert!(words.contains("MAIL"), "{words}");
+    assert!(words.contains("RENAMED_BY_PREVIEW"), "{words}");
+    assert!(answer[0]["raw"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|l| l["kind"] == "+" && l["text"].as_str().unwrap().contains("<name>MAIL</name>")));
+    // Nothing reached the firewall.
+    assert!(!sim_xml(&world, 0).contains("<name>MAIL</name>"));
+
+    // Bad operations are named; another organisation's firewall is not found.
+    let (status, body) = world
+        .api
+        .call(
+            "changes/preview",
+            &[
+                ("device_ids", backed_up.as_str()),
+                ("operations", "[{\"op\":\"format_disk\"}]"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body.to_string().contains("not understood"), "{body}");
+    let (status, _) = world
+        .api
+        .call(
+            "changes/preview",
+            &[
+                ("device_ids", "not-a-device"),
+                ("operations", operations.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(status, 404);
+    world.stop().await;
+}
+
+/// The simulated device's configuration as it stands.
+fn sim_xml(world: &World, index: u32) -> String {
+    world
+        .sim
+        .device(index)
+        .unwrap()
+        .model
+        .lock()
+        .unwrap()
+        .config_document()
+        .xml
+}
