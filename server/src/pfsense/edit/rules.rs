@@ -92,6 +92,15 @@ impl Config {
             .ok_or_else(|| EditError::NoSuchRule(tracker.to_owned()))
     }
 
+    /// A copy of `<filter>`'s child at `at` (found by [`Config::rule_child`]).
+    fn rule_copy(&self, at: usize) -> Element {
+        self.root
+            .child("filter")
+            .and_then(|f| f.children.get(at))
+            .cloned()
+            .unwrap_or_default()
+    }
+
     /// Positions (among `<filter>`'s children) of the rules sharing `key`'s separators, in order.
     fn rules_of(&self, key: &str) -> Vec<usize> {
         self.root
@@ -355,11 +364,7 @@ impl Config {
     ) -> Result<(), EditError> {
         let at = self.rule_child(tracker)?;
         self.check_rule(f)?;
-        let mut rule = self
-            .root
-            .child("filter")
-            .map(|f| f.children[at].clone())
-            .unwrap_or_default();
+        let mut rule = self.rule_copy(at);
         if rule.text_of("floating") == "yes" {
             return Err(EditError::Invalid(
                 "Floating rules are edited in the floating editor.".to_owned(),
@@ -402,11 +407,7 @@ impl Config {
     /// Delete a rule. A rule a NAT port forward made is deleted with its port forward instead.
     pub fn delete_rule(&mut self, tracker: &str) -> Result<(), EditError> {
         let at = self.rule_child(tracker)?;
-        let rule = self
-            .root
-            .child("filter")
-            .map(|f| f.children[at].clone())
-            .unwrap_or_default();
+        let rule = self.rule_copy(at);
         if !rule.text_of("associated-rule-id").is_empty() {
             return Err(EditError::Invalid(format!(
                 "The rule with tracker {tracker} belongs to a NAT port forward: delete the port forward, or unlink the rule there first."
@@ -429,11 +430,7 @@ impl Config {
             return Ok(());
         }
         let at = self.rule_child(tracker)?;
-        let rule = self
-            .root
-            .child("filter")
-            .map(|f| f.children[at].clone())
-            .unwrap_or_default();
+        let rule = self.rule_copy(at);
         let key = separator_key(&rule);
         if let Place::Before(other) = place {
             let other_at = self.rule_child(other)?;
