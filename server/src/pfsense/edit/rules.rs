@@ -92,6 +92,17 @@ impl Config {
             .ok_or_else(|| EditError::NoSuchRule(tracker.to_owned()))
     }
 
+    /// Remove `<filter>`'s child at `at` (a rule of `key`), moving up the separators below it.
+    fn take_rule(&mut self, at: usize, key: &str) {
+        let row = self
+            .rules_of(key)
+            .iter()
+            .position(|n| *n == at)
+            .unwrap_or(0);
+        self.filter_mut().children.remove(at);
+        self.shift_separators(key, row, false);
+    }
+
     /// A copy of `<filter>`'s child at `at` (found by [`Config::rule_child`]).
     fn rule_copy(&self, at: usize) -> Element {
         self.root
@@ -414,13 +425,7 @@ impl Config {
             )));
         }
         let key = separator_key(&rule);
-        let row = self
-            .rules_of(&key)
-            .iter()
-            .position(|n| *n == at)
-            .unwrap_or(0);
-        self.filter_mut().children.remove(at);
-        self.shift_separators(&key, row, false);
+        self.take_rule(at, &key);
         Ok(())
     }
 
@@ -441,13 +446,7 @@ impl Config {
             }
         }
         let before = self.clone();
-        let row = self
-            .rules_of(&key)
-            .iter()
-            .position(|n| *n == at)
-            .unwrap_or(0);
-        self.filter_mut().children.remove(at);
-        self.shift_separators(&key, row, false);
+        self.take_rule(at, &key);
         if let Err(e) = self.insert_rule(rule, &key, place) {
             *self = before;
             return Err(e);
